@@ -1,0 +1,26 @@
+# Two commands on a fresh machine with only python3 and make:
+#   make run    create .venv, install, run the whole stack (objecta up)
+#   make test   create .venv, install, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: run test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/objecta up
+
+test: $(BIN)/.installed
+	$(BIN)/pytest $(ARGS)
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/commands.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,61 @@
+"""All SQL of the accounts capability."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.accounts.models import Membership, Organization, RefreshToken, User
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_organization(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
+    return await session.get(Organization, org_id)
+
+
+async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[Membership]:
+    rows = await session.execute(
+        select(Membership).where(Membership.user_id == user_id).order_by(Membership.created_at))
+    return list(rows.scalars())
+
+
+async def live_role(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
+                    session_id: uuid.UUID) -> str | None:
+    """The caller's role, or None if the membership or the login session is gone."""
+    revoked = exists().where(RefreshToken.family_id == session_id, RefreshToken.revoked_at.is_not(None))
+    row = await session.execute(
+        select(Membership.role).where(Membership.org_id == org_id, Membership.user_id == user_id, ~revoked))
+    return row.scalar_one_or_none()
+
+
+async def refresh_token_for_update(session: AsyncSession, token_id: uuid.UUID) -> RefreshToken | None:
+    row = await session.execute(select(RefreshToken).where(RefreshToken.id == token_id).with_for_update())
+    return row.scalar_one_or_none()
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=func.now()))
+
+
+async def revoke_user_sessions(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.org_id == org_id, RefreshToken.user_id == user_id,
+                                   RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=func.now()))
+
+
+async def mark_used(session: AsyncSession, token: RefreshToken, when: datetime) -> None:
+    token.used_at = when
+    await session.flush()

@@ -1,0 +1,157 @@
+"""Accounts: sign-up, login, token rotation, logout and the per-request check."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.accounts import passwords, repository
+from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused)
+from domain.accounts.models import Membership, Organization, RefreshToken, User
+from domain.accounts.permissions import allows
+from domain.accounts.tokens import Principal, RefreshClaims, TokenIssuer
+from domain.db import bind_tenant
+from domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user_id: uuid.UUID
+    org_id: uuid.UUID
+    token_type: str = "bearer"
+
+
+@dataclass(frozen=True)
+class Member:
+    """The caller as the database sees them right now."""
+
+    principal: Principal
+    role: str
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if len(email) > 254 or not EMAIL.match(email):
+        raise InvalidInput("email is not a valid address", details={"field": "email"})
+    return email
+
+
+class AccountService:
+    def __init__(self, issuer: TokenIssuer, bcrypt_rounds: int):
+        self.issuer = issuer
+        self.bcrypt_rounds = bcrypt_rounds
+        self._dummy_hash: str | None = None
+
+    async def hash_password(self, password: str) -> str:
+        """bcrypt costs ~0.25 s at cost 12: keep it off the event loop."""
+        passwords.check_strength(password)
+        return await asyncio.to_thread(passwords.hash_password, password, self.bcrypt_rounds)
+
+    async def _verify(self, password: str, hashed: str | None) -> bool:
+        if hashed is None:
+            # Unknown email: spend the same time as a wrong password would.
+            if self._dummy_hash is None:
+                self._dummy_hash = passwords.dummy_hash(self.bcrypt_rounds)
+            await asyncio.to_thread(passwords.verify_password, password, self._dummy_hash)
+            return False
+        return await asyncio.to_thread(passwords.verify_password, password, hashed)
+
+    async def signup(self, session: AsyncSession, *, email: str, password: str, name: str,
+                     organization_name: str) -> Tokens:
+        """Create an organization with its first user as owner, and log them in."""
+        email = normalize_email(email)
+        password_hash = await self.hash_password(password)
+        org_id, user_id = uuid.uuid4(), uuid.uuid4()
+        await bind_tenant(session, org_id=org_id, user_id=user_id)
+        session.add(Organization(id=org_id, name=organization_name.strip()))
+        session.add(User(id=user_id, email=email, name=name.strip(), password_hash=password_hash))
+        try:
+            await session.flush()
+        except IntegrityError as e:
+            raise EmailTaken("an account with this email already exists") from e
+        session.add(Membership(org_id=org_id, user_id=user_id, role="owner"))
+        await session.flush()
+        return await self.start_session(session, user_id, org_id)
+
+    async def login(self, session: AsyncSession, *, email: str, password: str,
+                    organization_id: uuid.UUID | None = None) -> Tokens:
+        """Check the password and open a session in the chosen (or first) organization."""
+        try:
+            email = normalize_email(email)
+        except InvalidInput:
+            raise InvalidCredentials("wrong email or password") from None
+        await bind_tenant(session, login_email=email)
+        user = await repository.user_by_email(session, email)
+        if not await self._verify(password, user.password_hash if user else None):
+            raise InvalidCredentials("wrong email or password")
+        await bind_tenant(session, user_id=user.id)
+        memberships = await repository.memberships_of(session, user.id)
+        chosen = [m for m in memberships if organization_id in (None, m.org_id)]
+        if not chosen:
+            raise InvalidCredentials("this account belongs to no such organization")
+        await bind_tenant(session, org_id=chosen[0].org_id)
+        return await self.start_session(session, user.id, chosen[0].org_id)
+
+    async def start_session(self, session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID,
+                            family_id: uuid.UUID | None = None) -> Tokens:
+        """Issue an access token and a refresh token (a new family unless rotating)."""
+        token = RefreshToken(id=uuid.uuid4(), family_id=family_id or uuid.uuid4(), org_id=org_id, user_id=user_id,
+                             expires_at=datetime.now(timezone.utc) + timedelta(seconds=self.issuer.refresh_ttl))
+        session.add(token)
+        await session.flush()
+        claims = RefreshClaims(token.id, token.family_id, user_id, org_id)
+        return Tokens(access_token=self.issuer.access_token(user_id, org_id, token.family_id),
+                      refresh_token=self.issuer.refresh_token(claims),
+                      expires_in=self.issuer.access_ttl, user_id=user_id, org_id=org_id)
+
+    async def refresh(self, session: AsyncSession, refresh_token: str) -> Tokens:
+        """Rotate: the presented token is spent and a new one of the same family issued.
+
+        A token presented twice means it was copied: the whole family is revoked
+        (the thief's and the owner's sessions both end) and the error commits.
+        """
+        claims = self.issuer.verify_refresh(refresh_token)
+        await bind_tenant(session, org_id=claims.org_id, user_id=claims.user_id)
+        stored = await repository.refresh_token_for_update(session, claims.token_id)
+        if stored is None or stored.revoked_at is not None:
+            raise InvalidToken("refresh token revoked; sign in again", code="refresh_token_revoked")
+        if stored.used_at is not None:
+            await repository.revoke_family(session, stored.family_id)
+            raise RefreshTokenReused("refresh token already used; every session of this login is revoked")
+        now = datetime.now(timezone.utc)
+        if stored.expires_at <= now:
+            raise InvalidToken("refresh token expired; sign in again", code="token_expired")
+        await repository.mark_used(session, stored, now)
+        return await self.start_session(session, claims.user_id, claims.org_id, family_id=stored.family_id)
+
+    async def logout(self, session: AsyncSession, principal: Principal) -> None:
+        """End this login: its refresh tokens die and its access tokens stop working."""
+        await repository.revoke_family(session, principal.session_id)
+
+    async def authorize(self, session: AsyncSession, principal: Principal, permission: str | None = None) -> Member:
+        """The per-request check: membership and session still live, role high enough."""
+        role = await repository.live_role(session, principal.org_id, principal.user_id, principal.session_id)
+        if role is None:
+            raise Unauthorized("session ended; sign in again", code="session_revoked")
+        if permission is not None and not allows(role, permission):
+            raise Forbidden(f"your role ({role}) does not allow {permission}",
+                            details={"permission": permission, "role": role})
+        return Member(principal, role)
+
+    async def profile(self, session: AsyncSession, member: Member) -> tuple[User, Organization]:
+        user = await repository.get_user(session, member.principal.user_id)
+        org = await repository.get_organization(session, member.principal.org_id)
+        if user is None or org is None:
+            raise NotFound("account not found")
+        return user, org

@@ -1,0 +1,94 @@
+"""Agents, their conversations and messages (the existing services, minimal)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import pagination
+from domain.agents import repository
+from domain.agents.errors import AgentNotFound, ConversationNotFound
+from domain.agents.models import Agent, Conversation, Message
+
+EDITABLE = ("name", "description", "model", "instructions")
+
+
+async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str,
+                       description: str = "", instructions: str = "") -> Agent:
+    """A new agent starts as a draft; deploying it is a command."""
+    agent = Agent(id=uuid.uuid4(), org_id=org_id, name=name.strip(), model=model, description=description,
+                  instructions=instructions, status="draft", version=1)
+    session.add(agent)
+    await session.flush()
+    return agent
+
+
+async def get_agent(session: AsyncSession, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent:
+    agent = await repository.get_agent(session, agent_id, for_update=for_update)
+    if agent is None:
+        raise AgentNotFound("agent not found")
+    return agent
+
+
+async def list_agents(session: AsyncSession, org_id: uuid.UUID, cursor: str | None,
+                      limit: int) -> pagination.Page[Agent]:
+    return await repository.list_agents(session, org_id, cursor, limit)
+
+
+async def update_agent(session: AsyncSession, agent_id: uuid.UUID, changes: dict[str, Any]) -> Agent:
+    """Edit an agent's definition; each edit is a new version to deploy."""
+    agent = await get_agent(session, agent_id, for_update=True)
+    changed = False
+    for field in EDITABLE:
+        if field in changes and changes[field] is not None and getattr(agent, field) != changes[field]:
+            setattr(agent, field, changes[field])
+            changed = True
+    if changed:
+        agent.version += 1
+    await session.flush()
+    return agent
+
+
+async def delete_agent(session: AsyncSession, agent_id: uuid.UUID) -> None:
+    if not await repository.delete_agent(session, agent_id):
+        raise AgentNotFound("agent not found")
+
+
+async def create_conversation(session: AsyncSession, agent_id: uuid.UUID, title: str = "") -> Conversation:
+    agent = await get_agent(session, agent_id)
+    conversation = Conversation(id=uuid.uuid4(), org_id=agent.org_id, agent_id=agent.id, title=title)
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def list_conversations(session: AsyncSession, agent_id: uuid.UUID, cursor: str | None,
+                             limit: int) -> pagination.Page[Conversation]:
+    agent = await get_agent(session, agent_id)
+    return await repository.list_conversations(session, agent.org_id, agent.id, cursor, limit)
+
+
+async def get_conversation(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation:
+    conversation = await repository.get_conversation(session, agent_id, conversation_id)
+    if conversation is None:
+        raise ConversationNotFound("conversation not found")
+    return conversation
+
+
+async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID, *,
+                      role: str, content: str) -> Message:
+    """Record a message. Generating the agent's reply belongs to the runtime, not this backend."""
+    conversation = await get_conversation(session, agent_id, conversation_id)
+    message = Message(id=uuid.uuid4(), org_id=conversation.org_id, conversation_id=conversation.id,
+                      role=role, content=content)
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def list_messages(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID,
+                        cursor: str | None, limit: int) -> pagination.Page[Message]:
+    conversation = await get_conversation(session, agent_id, conversation_id)
+    return await repository.list_messages(session, conversation.org_id, conversation.id, cursor, limit)

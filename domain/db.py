@@ -1,0 +1,105 @@
+"""Postgres access for the whole domain: engine, sessions and the tenant boundary.
+
+The tenant is a transaction-local setting (`set_config(..., true)`), applied in
+an `after_begin` hook, so a pooled connection never carries one request's
+organization into the next. Row-level security policies read it; an unset or
+empty setting matches no rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from domain import jobs
+from domain.errors import DomainError
+
+TENANT_SQL = (
+    "select set_config('app.org_id', %s, true), set_config('app.user_id', %s, true), "
+    "set_config('app.login_email', %s, true)"
+)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table the application maps."""
+
+
+class TenantSession(Session):
+    """A session whose every transaction starts inside its tenant."""
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _enter_tenant(session: Session, transaction, connection) -> None:
+    connection.exec_driver_sql(TENANT_SQL, _tenant_params(session.info))
+
+
+def _tenant_params(info: dict) -> tuple[str, str, str]:
+    return (str(info.get("org_id") or ""), str(info.get("user_id") or ""), info.get("login_email") or "")
+
+
+async def bind_tenant(session: AsyncSession, *, org_id: uuid.UUID | None = None,
+                      user_id: uuid.UUID | None = None, login_email: str | None = None) -> None:
+    """Change the tenant inside an open transaction (login learns the user mid-way)."""
+    info = session.info
+    if org_id is not None:
+        info["org_id"] = org_id
+    if user_id is not None:
+        info["user_id"] = user_id
+    if login_email is not None:
+        info["login_email"] = login_email
+    connection = await session.connection()
+    await connection.exec_driver_sql(TENANT_SQL, _tenant_params(info))
+
+
+def async_url(url: str) -> str:
+    """SQLAlchemy's URL for psycopg 3, whatever scheme the operator wrote."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Database:
+    """One engine per process; `transaction()` is the unit of work.
+
+    Only the outermost caller (a request handler, an actor) opens a
+    transaction; domain code receives the session and flushes. Jobs buffered
+    with `domain.jobs.enqueue` during the transaction are sent after it
+    commits and dropped if it rolls back.
+    """
+
+    def __init__(self, url: str, pool_size: int = 10):
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+            pool_recycle=1800)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
+
+    @asynccontextmanager
+    async def transaction(self, *, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+                          login_email: str | None = None) -> AsyncIterator[AsyncSession]:
+        session = self._sessions(info={"org_id": org_id, "user_id": user_id, "login_email": login_email})
+        refusal: DomainError | None = None
+        try:
+            async with session.begin():
+                try:
+                    yield session
+                except DomainError as error:
+                    # A refusal that must leave a trace (a reused refresh token
+                    # revokes its family) commits what was done, then is raised.
+                    if not error.keeps_changes:
+                        raise
+                    refusal = error
+        finally:
+            await session.close()
+        # Reached only after a successful commit.
+        jobs.flush(session)
+        if refusal is not None:
+            raise refusal
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

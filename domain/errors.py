@@ -1,0 +1,54 @@
+"""The root of every error the domain raises on purpose.
+
+Each capability derives its own base from `DomainError`, and each concrete
+error carries the HTTP status and machine-readable code the edge answers
+with. Third-party errors are turned into these at the adapter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status_code: int = 400
+    code: str = "bad_request"
+    # True for refusals whose side effects must be committed before raising.
+    keeps_changes: bool = False
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class NotFound(DomainError):
+    """Also what another tenant's id looks like: we never say it exists."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+    code = "invalid_input"

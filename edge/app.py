@@ -1,0 +1,67 @@
+"""The HTTP edge: authenticate, authorize, validate, write, enqueue, answer.
+
+Run it with `uvicorn --factory edge.app:create_app` (or `edge.app:app`).
+Nothing is configured at import time: `create_app` reads the settings and
+the lifespan opens the pools.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
+
+from domain.accounts.service import AccountService
+from domain.accounts.tokens import TokenIssuer
+from domain.db import Database
+from edge.auth import Tenant, provide_tenant
+from edge.errors import HANDLERS
+from edge.routes.agents import agents_router
+from edge.routes.auth import auth_router, me_router
+from edge.routes.health import healthz, readyz
+from objecta import observability
+from objecta import settings as settings_module
+from objecta.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or settings_module.get()
+    observability.setup(settings, "edge")
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar):
+        app.state.db = Database(settings.database.app_url, settings.database.pool_size)
+        app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        app.state.accounts = AccountService(
+            TokenIssuer(settings.auth.jwt_secret, audience=settings.auth.audience, issuer=settings.auth.issuer,
+                        access_ttl=settings.auth.access_token_ttl, refresh_ttl=settings.auth.refresh_token_ttl),
+            settings.auth.bcrypt_rounds)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.db.dispose()
+
+    return Litestar(
+        route_handlers=[healthz, readyz, auth_router, me_router, agents_router],
+        dependencies={"tenant": Provide(provide_tenant)},
+        signature_namespace={"Tenant": Tenant},
+        exception_handlers=HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.http.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="ObjectaLabs platform API", version="1", path="/schema",
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),
+        debug=False,
+    )
+
+
+def __getattr__(name: str):
+    # `uvicorn edge.app:app` works too, building the app on first access.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

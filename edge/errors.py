@@ -1,0 +1,69 @@
+"""One error handler: every error leaves as {"error": {"code", "message", "details"}}.
+
+Framework errors (malformed JSON, validation, 404 route, 405, 413) are
+rewritten into the same shape, so a frontend parses one format only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.errors import DomainError
+
+log = logging.getLogger("edge.errors")
+
+CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input",
+    429: "rate_limited", 503: "unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response({"error": {"code": code, "message": message, "details": details}},
+                    status_code=status, headers=headers)
+
+
+def domain_error(_: Request, error: DomainError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    return error_response(error.status_code, error.code, error.message, error.details, headers)
+
+
+def http_error(_: Request, error: HTTPException) -> Response:
+    status = error.status_code
+    if status >= 500:
+        log.error("server error: %s", error.detail)
+        return error_response(status, "internal_error", "internal server error")
+    if isinstance(error, ValidationException):
+        return error_response(400, "validation_failed", _validation_message(error), error.extra)
+    if status == 400:
+        # What remains at 400 is a body the JSON decoder could not read.
+        return error_response(400, "malformed_json", f"request body is not valid JSON: {error.detail}")
+    if isinstance(error, NotAuthorizedException):
+        return error_response(401, "unauthorized", error.detail, None, {"WWW-Authenticate": "Bearer"})
+    return error_response(status, CODES.get(status, "error"), str(error.detail), error.extra or None,
+                          getattr(error, "headers", None))
+
+
+def _validation_message(error: ValidationException) -> str:
+    extra = error.extra
+    if isinstance(extra, list) and extra:
+        first = extra[0]
+        if isinstance(first, dict) and first.get("message"):
+            where = first.get("key") or first.get("source") or ""
+            return f"{first['message']}" + (f" ({where})" if where else "")
+    return str(error.detail)
+
+
+def unexpected_error(request: Request, error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal server error")
+
+
+HANDLERS = {DomainError: domain_error, HTTPException: http_error, Exception: unexpected_error}

@@ -1,0 +1,170 @@
+"""Agents with their conversations and messages (the existing services, minimal)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Router, delete, get, patch, post
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from domain.agents import service as agents
+from edge.auth import Tenant
+from edge.schemas import Body, Limit, Name, Text
+
+Model = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class AgentCreate(Body):
+    name: Name
+    model: Model
+    description: Text = ""
+    instructions: Text = ""
+
+
+class AgentUpdate(Body):
+    name: Name | None = None
+    model: Model | None = None
+    description: Text | None = None
+    instructions: Text | None = None
+
+
+class AgentOut(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    model: str
+    description: str
+    instructions: str
+    status: str
+    version: int
+    deployed_version: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentPage(msgspec.Struct):
+    items: list[AgentOut]
+    next_cursor: str | None
+
+
+class ConversationCreate(Body):
+    title: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class ConversationOut(msgspec.Struct):
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    title: str
+    created_at: datetime
+
+
+class ConversationPage(msgspec.Struct):
+    items: list[ConversationOut]
+    next_cursor: str | None
+
+
+class MessageCreate(Body):
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+    role: Literal["user", "assistant", "system"] = "user"
+
+
+class MessageOut(msgspec.Struct):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    role: str
+    content: str
+    created_at: datetime
+
+
+class MessagePage(msgspec.Struct):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+def agent_out(agent) -> AgentOut:
+    return AgentOut(agent.id, agent.name, agent.model, agent.description, agent.instructions, agent.status,
+                    agent.version, agent.deployed_version, agent.created_at, agent.updated_at)
+
+
+def conversation_out(conversation) -> ConversationOut:
+    return ConversationOut(conversation.id, conversation.agent_id, conversation.title, conversation.created_at)
+
+
+def message_out(message) -> MessageOut:
+    return MessageOut(message.id, message.conversation_id, message.role, message.content, message.created_at)
+
+
+@post("/", status_code=HTTP_201_CREATED, summary="Create an agent (a draft)")
+async def create_agent(tenant: Tenant, data: AgentCreate) -> AgentOut:
+    async with tenant("agents.manage") as (session, member):
+        agent = await agents.create_agent(session, member.principal.org_id, name=data.name, model=data.model,
+                                          description=data.description, instructions=data.instructions)
+    return agent_out(agent)
+
+
+@get("/", summary="List agents, newest first")
+async def list_agents(tenant: Tenant, cursor: str | None = None, limit: Limit = 50) -> AgentPage:
+    async with tenant("agents.read") as (session, member):
+        page = await agents.list_agents(session, member.principal.org_id, cursor, limit)
+    return AgentPage([agent_out(a) for a in page.items], page.next_cursor)
+
+
+@get("/{agent_id:uuid}", summary="Get an agent")
+async def get_agent(tenant: Tenant, agent_id: uuid.UUID) -> AgentOut:
+    async with tenant("agents.read") as (session, _):
+        agent = await agents.get_agent(session, agent_id)
+    return agent_out(agent)
+
+
+@patch("/{agent_id:uuid}", summary="Edit an agent (a new version)")
+async def update_agent(tenant: Tenant, agent_id: uuid.UUID, data: AgentUpdate) -> AgentOut:
+    async with tenant("agents.manage") as (session, _):
+        agent = await agents.update_agent(session, agent_id, msgspec.structs.asdict(data))
+    return agent_out(agent)
+
+
+@delete("/{agent_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete an agent and its conversations")
+async def delete_agent(tenant: Tenant, agent_id: uuid.UUID) -> None:
+    async with tenant("agents.manage") as (session, _):
+        await agents.delete_agent(session, agent_id)
+
+
+@post("/{agent_id:uuid}/conversations", status_code=HTTP_201_CREATED, summary="Start a conversation")
+async def create_conversation(tenant: Tenant, agent_id: uuid.UUID, data: ConversationCreate) -> ConversationOut:
+    async with tenant("conversations.write") as (session, _):
+        conversation = await agents.create_conversation(session, agent_id, data.title)
+    return conversation_out(conversation)
+
+
+@get("/{agent_id:uuid}/conversations", summary="List an agent's conversations, newest first")
+async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: str | None = None,
+                             limit: Limit = 50) -> ConversationPage:
+    async with tenant("agents.read") as (session, _):
+        page = await agents.list_conversations(session, agent_id, cursor, limit)
+    return ConversationPage([conversation_out(c) for c in page.items], page.next_cursor)
+
+
+@post("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages", status_code=HTTP_201_CREATED,
+      summary="Add a message to a conversation")
+async def add_message(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
+                      data: MessageCreate) -> MessageOut:
+    async with tenant("conversations.write") as (session, _):
+        message = await agents.add_message(session, agent_id, conversation_id, role=data.role,
+                                           content=data.content)
+    return message_out(message)
+
+
+@get("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages",
+     summary="List a conversation's messages, oldest first")
+async def list_messages(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
+                        cursor: str | None = None, limit: Limit = 50) -> MessagePage:
+    async with tenant("agents.read") as (session, _):
+        page = await agents.list_messages(session, agent_id, conversation_id, cursor, limit)
+    return MessagePage([message_out(m) for m in page.items], page.next_cursor)
+
+
+agents_router = Router("/v1/agents", tags=["agents"], route_handlers=[
+    create_agent, list_agents, get_agent, update_agent, delete_agent, create_conversation,
+    list_conversations, add_message, list_messages])

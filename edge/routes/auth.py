@@ -1,0 +1,100 @@
+"""Accounts: sign-up, login, refresh, logout, me."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+from litestar import Request, Router, get, post
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from domain.accounts.service import AccountService, Tokens
+from edge.auth import Tenant
+from edge.schemas import Body, Email, Name, Password
+
+
+class SignupBody(Body):
+    email: Email
+    password: Password
+    name: Name
+    organization_name: Name
+
+
+class LoginBody(Body):
+    email: Email
+    password: Password
+    organization_id: uuid.UUID | None = None
+
+
+class RefreshBody(Body):
+    refresh_token: str
+
+
+class TokensOut(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+
+
+class MeOut(msgspec.Struct):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    organization: dict
+
+
+def tokens_out(tokens: Tokens) -> TokensOut:
+    return TokensOut(tokens.access_token, tokens.refresh_token, tokens.token_type, tokens.expires_in,
+                     tokens.user_id, tokens.org_id)
+
+
+def _state(request: Request) -> tuple:
+    return request.app.state.db, request.app.state.accounts
+
+
+@post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner")
+async def signup(request: Request, data: SignupBody) -> TokensOut:
+    db, accounts = _state(request)
+    async with db.transaction() as session:
+        tokens = await accounts.signup(session, email=data.email, password=data.password, name=data.name,
+                                       organization_name=data.organization_name)
+    return tokens_out(tokens)
+
+
+@post("/login", status_code=HTTP_200_OK, summary="Log in with email and password")
+async def login(request: Request, data: LoginBody) -> TokensOut:
+    db, accounts = _state(request)
+    async with db.transaction() as session:
+        tokens = await accounts.login(session, email=data.email, password=data.password,
+                                      organization_id=data.organization_id)
+    return tokens_out(tokens)
+
+
+@post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token")
+async def refresh(request: Request, data: RefreshBody) -> TokensOut:
+    db, accounts = _state(request)
+    async with db.transaction() as session:
+        tokens = await accounts.refresh(session, data.refresh_token)
+    return tokens_out(tokens)
+
+
+@post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this login everywhere")
+async def logout(tenant: Tenant) -> None:
+    async with tenant(None) as (session, member):
+        await tenant.accounts.logout(session, member.principal)
+
+
+@get("/me", summary="The caller, their role and organization")
+async def me(tenant: Tenant) -> MeOut:
+    async with tenant("org.read") as (session, member):
+        accounts: AccountService = tenant.accounts
+        user, org = await accounts.profile(session, member)
+    return MeOut(user.id, user.email, user.name, member.role, {"id": str(org.id), "name": org.name})
+
+
+auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout], tags=["auth"])
+me_router = Router("/v1", route_handlers=[me], tags=["auth"])

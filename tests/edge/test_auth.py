@@ -1,0 +1,128 @@
+"""Sign-up, login, token rotation, logout and every way a token is refused."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+
+from tests.fixtures.app import PASSWORD, sign_up
+
+
+def test_signup_creates_an_owner_who_can_read_me(client):
+    account = sign_up(client, email=f"Mixed-{uuid.uuid4().hex[:6]}@Example.com")
+    me = account.get("/v1/me")
+    assert me.status_code == 200
+    body = me.json()
+    assert body["email"] == account.email.lower()
+    assert body["role"] == "owner"
+    assert body["organization"]["id"] == account.org_id
+
+
+def test_signup_with_a_taken_email_is_409(client, owner):
+    response = client.post("/v1/auth/signup", json={"email": owner.email.upper(), "password": PASSWORD,
+                                                     "name": "X", "organization_name": "Y"})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "email_taken"
+
+
+@pytest.mark.parametrize("field, value, code", [
+    ("email", "not-an-email", "invalid_input"),
+    ("password", "short", "weak_password"),
+])
+def test_signup_rejects_bad_fields(client, field, value, code):
+    body = {"email": f"u-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD, "name": "N",
+            "organization_name": "O", field: value}
+    response = client.post("/v1/auth/signup", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == code
+
+
+def test_login_returns_tokens_and_wrong_passwords_get_one_answer(client, owner):
+    ok = client.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD})
+    assert ok.status_code == 200
+    assert ok.json()["organization_id"] == owner.org_id
+    wrong = client.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD + "x"})
+    unknown = client.post("/v1/auth/login", json={"email": "nobody-" + owner.email, "password": PASSWORD})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+@pytest.mark.parametrize("password", ["a" * 73, "é" * 64, "x" * 500])
+def test_long_passwords_work_and_are_not_truncated(client, password):
+    account = sign_up(client, password=password)
+    assert client.post("/v1/auth/login", json={"email": account.email, "password": password}).status_code == 200
+    # Same first 72 bytes, different after: must not verify.
+    twin = password.encode()[:72].decode(errors="ignore") + "different tail"
+    assert client.post("/v1/auth/login", json={"email": account.email, "password": twin}).status_code == 401
+
+
+def test_refresh_rotates_and_reuse_revokes_the_whole_family(client, owner):
+    first = owner.tokens["refresh_token"]
+    rotated = client.post("/v1/auth/refresh", json={"refresh_token": first})
+    assert rotated.status_code == 200
+    second = rotated.json()
+    assert second["refresh_token"] != first
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 200
+
+    reused = client.post("/v1/auth/refresh", json={"refresh_token": first})
+    assert reused.status_code == 401
+    assert reused.json()["error"]["code"] == "refresh_token_reused"
+    # The thief's copy and the owner's newer token both die with the family,
+    # and so do the access tokens of that login.
+    assert client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}).status_code == 401
+    me = client.get("/v1/me", headers={"Authorization": f"Bearer {second['access_token']}"})
+    assert me.status_code == 401
+    # Another login of the same person is untouched.
+    fresh = client.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD})
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {fresh.json()['access_token']}"}).status_code == 200
+
+
+def test_logout_ends_refresh_and_access(client, owner):
+    assert owner.post("/v1/auth/logout").status_code == 204
+    assert owner.get("/v1/me").status_code == 401
+    assert client.post("/v1/auth/refresh", json={"refresh_token": owner.tokens["refresh_token"]}).status_code == 401
+
+
+def _forge(settings, **overrides) -> str:
+    now = int(time.time())
+    claims = {"sub": str(uuid.uuid4()), "org": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "typ": "access",
+              "aud": settings.auth.audience, "iss": settings.auth.issuer, "iat": now, "exp": now + 60}
+    claims.update(overrides)
+    return jwt.encode(claims, settings.auth.jwt_secret, algorithm="HS256")
+
+
+def _me(client, token):
+    return client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_alg_none_is_refused(client, owner):
+    header, payload, _ = owner.tokens["access_token"].split(".")
+    none_header = jwt.utils.base64url_encode(b'{"alg":"none","typ":"JWT"}').decode()
+    assert _me(client, f"{none_header}.{payload}.").status_code == 401
+
+
+def test_wrong_audience_expired_and_refresh_as_access_are_refused(client, settings, owner):
+    claims = jwt.decode(owner.tokens["access_token"], options={"verify_signature": False})
+    wrong_aud = _forge(settings, **{**claims, "aud": "someone-else"})
+    expired = _forge(settings, **{**claims, "iat": claims["iat"] - 7200, "exp": int(time.time()) - 5})
+    assert _me(client, wrong_aud).status_code == 401
+    response = _me(client, expired)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_expired"
+    refresh_as_access = _me(client, owner.tokens["refresh_token"])
+    assert refresh_as_access.status_code == 401
+    assert _me(client, _forge(settings, **{**claims, "typ": "refresh"})).status_code == 401
+    # A token signed with another secret.
+    foreign = jwt.encode({**claims, "exp": int(time.time()) + 60}, "x" * 40, algorithm="HS256")
+    assert _me(client, foreign).status_code == 401
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Basic abc", "Bearer not.a.jwt"])
+def test_missing_or_malformed_authorization_is_401_in_the_error_format(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = client.get("/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert set(response.json()["error"]) == {"code", "message", "details"}

@@ -1,0 +1,132 @@
+"""`objecta up` in a subprocess: it becomes ready, keeps data, and leaves no orphan."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from objecta.embedded import free_port
+
+
+def _children_of(pid: int) -> set[int]:
+    """Every live descendant of pid, read from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _http(url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+class Stack:
+    def __init__(self, env: dict, home: Path):
+        self.env, self.home = env, home
+        self.edge = f"http://127.0.0.1:{env['EDGE_PORT']}"
+        self.process: subprocess.Popen | None = None
+        self.descendants: set[int] = set()
+
+    def start(self) -> str:
+        """Start `objecta up` and wait for what a person waits for: its table of addresses."""
+        self.process = subprocess.Popen([sys.executable, "-m", "objecta.cli", "up"], env=self.env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.banner = ""
+        for line in self.process.stdout:  # pytest-timeout bounds this
+            self.banner += line
+            if line.startswith("Press Ctrl-C"):
+                break
+        assert "objecta is up" in self.banner, self.banner + (self.process.stdout.read() or "")
+        assert _http(self.edge + "/readyz")[0] == 200
+        self.descendants = _children_of(self.process.pid)
+        return self.edge
+
+    def stop(self, signum: int, timeout: float = 40) -> int:
+        self.process.send_signal(signum)
+        code = self.process.wait(timeout)
+        output = self.process.stdout.read()
+        self.wait_for_no_orphans()
+        return code, output
+
+    def wait_for_no_orphans(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_alive(p) for p in self.descendants):
+            time.sleep(0.1)
+        survivors = [p for p in self.descendants if _alive(p)]
+        assert survivors == [], f"orphans left behind: {survivors}"
+
+
+@pytest.fixture
+def stack(tmp_path, test_env):
+    env = {**os.environ, **test_env, "OBJECTA_HOME": str(tmp_path / "home"), "EDGE_PORT": str(free_port()),
+           "RELAY_PORT": str(free_port()), "EMBEDDED_POSTGRES_PORT": str(free_port()),
+           "EMBEDDED_REDIS_PORT": str(free_port())}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        # The suite's mode decides the launcher's: embedded unless the run was given servers.
+        if not os.environ.get(name):
+            env.pop(name, None)
+    made = Stack(env, tmp_path / "home")
+    yield made
+    if made.process and made.process.poll() is None:
+        made.process.kill()
+        made.process.wait()
+
+
+def test_up_is_ready_and_sigterm_stops_every_child(stack):
+    stack.start()
+    assert len(stack.descendants) >= 1
+    code, output = stack.stop(signal.SIGTERM)
+    assert code == 0, output
+    assert stack.edge in stack.banner and "stopped" in output
+
+
+def test_ctrl_c_stops_cleanly_and_a_second_up_finds_yesterdays_data(stack):
+    edge = stack.start()
+    email = f"persist-{os.getpid()}-{time.time_ns()}@example.com"
+    status, _ = _http(edge + "/v1/auth/signup", {"email": email, "password": "long enough pw", "name": "P",
+                                                  "organization_name": "P"})
+    assert status == 201
+    code, output = stack.stop(signal.SIGINT)
+    assert code == 0, output
+    edge = stack.start()
+    status, body = _http(edge + "/v1/auth/login", {"email": email, "password": "long enough pw"})
+    assert status == 200, body
+    stack.stop(signal.SIGINT)
+
+
+def test_a_killed_launcher_takes_its_children_with_it(stack):
+    stack.start()
+    stack.process.kill()
+    stack.process.wait()
+    stack.wait_for_no_orphans()

@@ -1,0 +1,49 @@
+"""Settings are validated at start-up with one clear line per problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from objecta.settings import MIN_BCRYPT_ROUNDS, SettingsError, load
+
+
+def test_defaults_for_development(tmp_path):
+    settings = load({"OBJECTA_HOME": str(tmp_path)})
+    assert settings.env == "development"
+    assert settings.auth.bcrypt_rounds == MIN_BCRYPT_ROUNDS == 12
+    assert settings.database.url is None  # the embedded Postgres
+    # The JWT secret is generated once and kept.
+    assert load({"OBJECTA_HOME": str(tmp_path)}).auth.jwt_secret == settings.auth.jwt_secret
+    assert (tmp_path / "secrets" / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    with pytest.raises(SettingsError) as caught:
+        load({"OBJECTA_HOME": str(tmp_path), "DATABASE_URL": "mysql://x/y", "REDIS_URL": "redis://",
+              "EDGE_PORT": "eighty", "OBJECTA_ENV": "staging"})
+    problems = "\n".join(caught.value.problems)
+    assert len(caught.value.problems) == 4
+    assert "DATABASE_URL must start with one of postgresql://" in problems
+    assert "REDIS_URL has no host" in problems
+    assert "EDGE_PORT must be an integer" in problems
+    assert "OBJECTA_ENV must be one of" in problems
+
+
+def test_production_requires_secrets_and_servers(tmp_path):
+    with pytest.raises(SettingsError) as caught:
+        load({"OBJECTA_HOME": str(tmp_path), "OBJECTA_ENV": "production"})
+    problems = caught.value.problems
+    assert "JWT_SECRET is required when OBJECTA_ENV=production" in problems
+    assert "DATABASE_URL is required when OBJECTA_ENV=production" in problems
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_low_bcrypt_cost_only_in_tests(tmp_path):
+    with pytest.raises(SettingsError, match="BCRYPT_ROUNDS below 12"):
+        load({"OBJECTA_HOME": str(tmp_path), "BCRYPT_ROUNDS": "4"})
+    assert load({"OBJECTA_HOME": str(tmp_path), "BCRYPT_ROUNDS": "4", "OBJECTA_ENV": "test"}).auth.bcrypt_rounds == 4
+
+
+def test_password_hashes_use_the_configured_cost():
+    from domain.accounts.passwords import hash_password
+    assert hash_password("a long enough password", MIN_BCRYPT_ROUNDS).startswith("$2b$12$")
