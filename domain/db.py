@@ -8,21 +8,25 @@ empty setting matches no rows.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from domain import jobs
 from domain.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 TENANT_SQL = (
     "select set_config('app.org_id', %s, true), set_config('app.user_id', %s, true), "
-    "set_config('app.login_email', %s, true)"
+    "set_config('app.login_email', %s, true), set_config('app.scope', %s, true)"
 )
+SYSTEM = "system"
 
 
 class Base(DeclarativeBase):
@@ -38,8 +42,9 @@ def _enter_tenant(session: Session, transaction, connection) -> None:
     connection.exec_driver_sql(TENANT_SQL, _tenant_params(session.info))
 
 
-def _tenant_params(info: dict) -> tuple[str, str, str]:
-    return (str(info.get("org_id") or ""), str(info.get("user_id") or ""), info.get("login_email") or "")
+def _tenant_params(info: dict) -> tuple[str, str, str, str]:
+    return (str(info.get("org_id") or ""), str(info.get("user_id") or ""), info.get("login_email") or "",
+            info.get("scope") or "")
 
 
 async def bind_tenant(session: AsyncSession, *, org_id: uuid.UUID | None = None,
@@ -64,6 +69,20 @@ def async_url(url: str) -> str:
     return url
 
 
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[Any]]) -> None:
+    """Run `callback` once `session`'s transaction commits; drop it on rollback."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    for callback in session.info.pop("after_commit", []):
+        try:
+            await callback()
+        except Exception:
+            # The change is committed; a lost notification must not turn it into an error.
+            log.exception("after-commit callback failed")
+
+
 class Database:
     """One engine per process; `transaction()` is the unit of work.
 
@@ -81,8 +100,12 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, *, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
-                          login_email: str | None = None) -> AsyncIterator[AsyncSession]:
-        session = self._sessions(info={"org_id": org_id, "user_id": user_id, "login_email": login_email})
+                          login_email: str | None = None, system: bool = False) -> AsyncIterator[AsyncSession]:
+        """The unit of work. `system=True` is for maintenance that spans tenants
+        (the sweeper, schedules, the admin platform): row-level security lets
+        such a transaction see every organization. Nothing a customer calls uses it."""
+        session = self._sessions(info={"org_id": org_id, "user_id": user_id, "login_email": login_email,
+                                       "scope": SYSTEM if system else None})
         refusal: DomainError | None = None
         try:
             async with session.begin():
@@ -97,7 +120,7 @@ class Database:
         finally:
             await session.close()
         # Reached only after a successful commit.
-        jobs.flush(session)
+        await _run_after_commit(session)
         if refusal is not None:
             raise refusal
 

@@ -1,20 +1,22 @@
 """Enqueue after commit.
 
-Domain code calls `enqueue(session, ...)`; the message is buffered on the
-session and handed to the configured sender only once the transaction has
-committed (see `Database.transaction`). A rolled-back transaction enqueues
-nothing, and a worker never receives an id whose row is not yet visible.
-The domain never imports the broker: the edge and the workers install a
-sender at start-up with `use()`.
+Domain code calls `enqueue(session, ...)`; the message is handed to the
+configured sender only once the transaction has committed (see
+`domain.db.after_commit`). A rolled-back transaction enqueues nothing, and a
+worker never receives an id whose row is not yet visible. If the broker is
+unreachable at that moment the row is committed anyway and the sweeper
+re-enqueues it. The domain never imports the broker: the edge and the
+workers install a sender at start-up with `use()`.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.db import after_commit
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,6 @@ class JobSender(Protocol):
     def send(self, job: Job) -> None: ...
 
 
-log = logging.getLogger(__name__)
 _sender: JobSender | None = None
 
 
@@ -39,22 +40,17 @@ def use(sender: JobSender | None) -> None:
     _sender = sender
 
 
-def enqueue(session: AsyncSession, queue: str, actor: str, *args: Any, **options: Any) -> None:
-    """Buffer a job to be sent after `session`'s transaction commits."""
-    session.info.setdefault("jobs", []).append(Job(queue, actor, args, options))
-
-
-def flush(session: AsyncSession) -> None:
-    """Send the jobs buffered on a committed session."""
-    pending: list[Job] = session.info.pop("jobs", [])
-    if not pending:
-        return
+def send_now(job: Job) -> None:
     if _sender is None:
         raise RuntimeError("no job sender configured: call domain.jobs.use() at start-up")
-    for job in pending:
-        try:
-            _sender.send(job)
-        except Exception:
-            # The row is committed and answered; the sweeper re-enqueues what a
-            # broker outage lost here, so the request must not fail now.
-            log.exception("enqueue after commit failed for %s; the sweeper will retry it", job.actor)
+    _sender.send(job)
+
+
+def enqueue(session: AsyncSession, queue: str, actor: str, *args: Any, **options: Any) -> None:
+    """Send a job after `session`'s transaction commits."""
+    job = Job(queue, actor, args, options)
+
+    async def send() -> None:
+        send_now(job)
+
+    after_commit(session, send)

@@ -15,6 +15,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
 
+from domain import jobs
 from domain.accounts.service import AccountService
 from domain.accounts.tokens import TokenIssuer
 from domain.db import Database
@@ -22,8 +23,10 @@ from edge.auth import Tenant, provide_tenant
 from edge.errors import HANDLERS
 from edge.routes.agents import agents_router
 from edge.routes.auth import auth_router, me_router
+from edge.routes.commands import commands_router
 from edge.routes.health import healthz, readyz
 from objecta import observability
+from objecta.broker import BrokerSender, build_broker
 from objecta import settings as settings_module
 from objecta.settings import Settings
 
@@ -34,6 +37,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
+        broker = build_broker(settings)
+        jobs.use(BrokerSender(broker))
         app.state.db = Database(settings.database.app_url, settings.database.pool_size)
         app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
         app.state.accounts = AccountService(
@@ -45,9 +50,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await app.state.redis.aclose()
             await app.state.db.dispose()
+            broker.close()
 
     return Litestar(
-        route_handlers=[healthz, readyz, auth_router, me_router, agents_router],
+        route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router],
         dependencies={"tenant": Provide(provide_tenant)},
         signature_namespace={"Tenant": Tenant},
         exception_handlers=HANDLERS,

@@ -10,6 +10,9 @@ from alembic import op
 CURRENT_ORG = "(select nullif(current_setting('app.org_id', true), '')::uuid)"
 CURRENT_USER = "(select nullif(current_setting('app.user_id', true), '')::uuid)"
 LOGIN_EMAIL = "(select nullif(current_setting('app.login_email', true), ''))"
+# Maintenance that spans tenants (sweeper, schedules, admin) opens its
+# transactions with this scope; see Database.transaction(system=True).
+SYSTEM = "(select current_setting('app.scope', true)) = 'system'"
 
 
 def app_role() -> str:
@@ -30,3 +33,9 @@ def tenant_table(table: str, column: str = "org_id") -> None:
         f"create policy tenant_isolation on {table} "
         f"using ({column} = {CURRENT_ORG}) with check ({column} = {CURRENT_ORG})"
     )
+    system_access(table)
+
+
+def system_access(table: str) -> None:
+    """Let a system-scoped transaction read and write every row of `table`."""
+    op.execute(f"create policy system_scope on {table} using ({SYSTEM}) with check ({SYSTEM})")

@@ -17,7 +17,8 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 from objecta import embedded
 from objecta import settings as settings_module
@@ -31,13 +32,24 @@ class Child:
     name: str
     where: str
     process: subprocess.Popen
+    argv: list[str]
     stop_signal: int = signal.SIGTERM
+    restarts: int = 0
 
-    def signal(self, signum: int) -> None:
+    def stop(self) -> None:
+        """Ask the process to stop; it stops its own children (Dramatiq's workers)."""
+        if self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+
+    def kill(self) -> None:
+        """The whole process group, grandchildren included."""
         try:
-            os.killpg(self.process.pid, signum)
+            os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+MAX_RESTARTS = 10
 
 
 class Stopping(Exception):
@@ -71,20 +83,39 @@ def backing_services(settings: Settings):
 
 def _spawn(name: str, where: str, argv: list[str], log_dir) -> Child:
     log = open(log_dir / f"{name}.log", "ab")
+    # Cron entries are written in UTC; periodiq reads the local zone.
+    env = {**os.environ, "TZ": "UTC"} if name == "scheduler" else None
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, process_group=0,
-                               preexec_fn=die_with_parent)
+                               preexec_fn=die_with_parent, env=env)
     log.close()
-    return Child(name, where, process)
+    return Child(name, where, process, argv)
+
+
+# Modules of workers/ that hold plumbing rather than a queue's actors.
+WORKER_PLUMBING = {"__init__", "broker", "context", "commands", "scheduled"}
+
+
+def queue_modules() -> list[str]:
+    """Every `workers.<queue>` module (found on disk: importing workers would configure a broker here)."""
+    folder = Path(__file__).resolve().parent.parent / "workers"
+    return sorted(f"workers.{path.stem}" for path in folder.glob("*.py") if path.stem not in WORKER_PLUMBING)
 
 
 def application_processes(settings: Settings) -> list[tuple[str, str, list[str]]]:
-    """(name, where it listens, argv) of every application process `up` runs."""
+    """(name, where it listens or what it does, argv) of every application process `up` runs."""
     python = sys.executable
     host, http = settings.http.host, settings.http
     return [
         ("edge", f"http://{host}:{http.edge_port}",
          [python, "-m", "uvicorn", "--factory", "edge.app:create_app", "--host", host,
           "--port", str(http.edge_port), "--no-access-log"]),
+        ("relay", f"ws://{host}:{http.relay_port}/?token=ACCESS_TOKEN",
+         [python, "-m", "edge.relay", "--host", host, "--port", str(http.relay_port)]),
+        # One process for every queue here; production runs a pool per queue.
+        ("worker", "queues: " + ", ".join(m.removeprefix("workers.") for m in queue_modules()),
+         [python, "-m", "dramatiq", "workers.broker", *queue_modules(), "--processes", "1", "--threads", "4"]),
+        ("scheduler", "cron: schedules/__init__.py",
+         [str(Path(python).parent / "periodiq"), "workers.broker", "schedules"]),
     ]
 
 
@@ -104,14 +135,15 @@ def _wait_http(url: str, child: Child, timeout: float = 60) -> None:
 
 def stop_children(children: list[Child], timeout: float = 20) -> None:
     for child in reversed(children):
-        child.signal(child.stop_signal)
+        child.stop()
     deadline = time.monotonic() + timeout
     for child in reversed(children):
         try:
             child.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.signal(signal.SIGKILL)
-            child.process.wait()
+            pass
+        child.kill()  # after the timeout, or anything the child left in its group
+        child.process.wait()
 
 
 def up(settings: Settings) -> int:
@@ -135,11 +167,20 @@ def up(settings: Settings) -> int:
                 _wait_http(f"http://{settings.http.host}:{settings.http.edge_port}/readyz", children[0])
                 _print_table(settings, servers, children, log_dir)
                 while True:
-                    for child in children:
-                        if child.process.poll() is not None:
-                            print(f"objecta: {child.name} exited with code {child.process.returncode}; "
-                                  f"stopping everything (see {log_dir / (child.name + '.log')})", file=sys.stderr)
+                    for index, child in enumerate(children):
+                        if child.process.poll() is None:
+                            continue
+                        # Supervise like an operator's process manager would: a worker
+                        # killed by a poison message comes back; a crash loop stops all.
+                        if child.restarts >= MAX_RESTARTS:
+                            print(f"objecta: {child.name} keeps exiting; stopping everything "
+                                  f"(see {log_dir / (child.name + '.log')})", file=sys.stderr)
                             return 1
+                        print(f"objecta: {child.name} exited with code {child.process.returncode}; restarting",
+                              file=sys.stderr, flush=True)
+                        time.sleep(min(2 ** child.restarts, 10))
+                        children[index] = _spawn(child.name, child.where, child.argv, log_dir)
+                        children[index].restarts = child.restarts + 1
                     time.sleep(0.5)
             except Stopping:
                 print("\nobjecta: stopping…", flush=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit, quote
 
@@ -47,10 +47,23 @@ class RedisSettings:
 @dataclass(frozen=True)
 class BrokerSettings:
     url: str | None  # None: the Redis above; amqp://... selects RabbitMQ
+    namespace: str  # Redis key prefix, so several deployments can share one Redis
+    # A Redis-broker worker whose heartbeat is older than this is presumed dead
+    # and its unacknowledged messages are requeued (by another worker's maintenance).
+    heartbeat_timeout_ms: int
+    maintenance_chance: int  # per million fetches; Dramatiq's default is 1000
 
     @property
     def is_rabbitmq(self) -> bool:
         return bool(self.url) and self.url.startswith(("amqp://", "amqps://"))
+
+
+@dataclass(frozen=True)
+class CommandSettings:
+    max_attempts: int  # deliveries of one command, crashes included, before it is failed
+    time_limit_ms: int  # one attempt's limit
+    sweep_queued_after: int  # seconds a command may sit queued before the sweeper re-sends it
+    sweep_running_after: int  # seconds a command may run untouched before it is presumed lost
 
 
 @dataclass(frozen=True)
@@ -79,11 +92,11 @@ class Settings:
     database: DatabaseSettings
     redis: RedisSettings
     broker: BrokerSettings
+    commands: CommandSettings
     auth: AuthSettings
     http: HttpSettings
     sentry_dsn: str | None
     log_level: str
-    extra: dict = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
@@ -209,6 +222,17 @@ def load(environ: dict | None = None) -> Settings:
     access_ttl = _int(env, "ACCESS_TOKEN_TTL", 900, problems, minimum=30)
     refresh_ttl = _int(env, "REFRESH_TOKEN_TTL", 30 * 86400, problems, minimum=60)
     redis = RedisSettings(url=redis_url, embedded_port=_int(env, "EMBEDDED_REDIS_PORT", 56379, problems, minimum=1))
+    broker = BrokerSettings(
+        url=broker_url, namespace=env.get("BROKER_NAMESPACE") or "objecta",
+        heartbeat_timeout_ms=_int(env, "BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, problems, minimum=100),
+        maintenance_chance=_int(env, "BROKER_MAINTENANCE_CHANCE", 1000, problems, minimum=1))
+    commands = CommandSettings(
+        max_attempts=_int(env, "COMMAND_MAX_ATTEMPTS", 5, problems, minimum=1),
+        time_limit_ms=_int(env, "COMMAND_TIME_LIMIT_MS", 300_000, problems, minimum=1000),
+        sweep_queued_after=_int(env, "SWEEP_QUEUED_AFTER", 300, problems, minimum=1),
+        sweep_running_after=_int(env, "SWEEP_RUNNING_AFTER", 900, problems, minimum=1))
+    if commands.sweep_running_after * 1000 <= commands.time_limit_ms:
+        problems.append("SWEEP_RUNNING_AFTER must exceed COMMAND_TIME_LIMIT_MS, or live commands get re-sent")
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
@@ -226,7 +250,7 @@ def load(environ: dict | None = None) -> Settings:
 
     return Settings(
         env=mode, home=home, database=database, redis=redis,
-        broker=BrokerSettings(url=broker_url),
+        broker=broker, commands=commands,
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, sentry_dsn=sentry_dsn, log_level=log_level,

@@ -1,1 +1,8 @@
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.redis", "tests.fixtures.app"]
+import logging
+
+pytest_plugins = [
+    "tests.fixtures.database", "tests.fixtures.redis", "tests.fixtures.app", "tests.fixtures.worker",
+    "tests.fixtures.relay",
+]
+
+logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -11,6 +11,9 @@ from domain import pagination
 from domain.agents import repository
 from domain.agents.errors import AgentNotFound, ConversationNotFound
 from domain.agents.models import Agent, Conversation, Message
+from domain.agents.runtime import AgentRuntime, AgentSpec
+from domain.commands import service as commands
+from domain.commands.models import Command, CommandKind
 
 EDITABLE = ("name", "description", "model", "instructions")
 
@@ -92,3 +95,40 @@ async def list_messages(session: AsyncSession, agent_id: uuid.UUID, conversation
                         cursor: str | None, limit: int) -> pagination.Page[Message]:
     conversation = await get_conversation(session, agent_id, conversation_id)
     return await repository.list_messages(session, conversation.org_id, conversation.id, cursor, limit)
+
+
+DEPLOY = CommandKind("agent.deploy", queue="agents", actor="agents.deploy")
+
+
+async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id: uuid.UUID,
+                         idempotency_key: str | None) -> Command:
+    """Accept a deploy of the agent's current version; a worker carries it out."""
+    agent = await get_agent(session, agent_id, for_update=True)
+    command = await commands.submit(session, DEPLOY, org_id=agent.org_id, user_id=user_id, payload={
+        "agent_id": str(agent.id), "version": agent.version}, idempotency_key=idempotency_key)
+    if agent.status != "deploying":
+        agent.status = "deploying"
+        await session.flush()
+    return command
+
+
+async def deploy(session: AsyncSession, command: Command, runtime: AgentRuntime) -> dict[str, Any]:
+    """The worker's side: hand the version to the runtime and record it as deployed."""
+    agent = await get_agent(session, uuid.UUID(command.payload["agent_id"]), for_update=True)
+    version = command.payload["version"]
+    if agent.deployed_version == version and agent.status == "deployed":
+        return {"agent_id": str(agent.id), "version": version, "already_deployed": True}
+    deployment = await runtime.deploy(
+        AgentSpec(str(agent.id), version, agent.model, agent.instructions), attempt=command.attempts)
+    agent.status = "deployed"
+    agent.deployed_version = version
+    await session.flush()
+    return {"agent_id": str(agent.id), "version": version, "endpoint": deployment.endpoint}
+
+
+async def deploy_failed(session: AsyncSession, command: Command) -> None:
+    """A deploy that failed for good leaves the agent marked failed (until the next deploy)."""
+    agent = await repository.get_agent(session, uuid.UUID(command.payload["agent_id"]), for_update=True)
+    if agent is not None and agent.status == "deploying":
+        agent.status = "failed"
+        await session.flush()

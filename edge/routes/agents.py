@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Router, delete, get, patch, post
+from litestar import Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.agents import service as agents
 from edge.auth import Tenant
+from edge.routes.commands import Accepted, IdempotencyKey, accepted
 from edge.schemas import Body, Limit, Name, Text
 
 Model = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -131,6 +132,15 @@ async def delete_agent(tenant: Tenant, agent_id: uuid.UUID) -> None:
         await agents.delete_agent(session, agent_id)
 
 
+@post("/{agent_id:uuid}/deploy", status_code=202, summary="Deploy the agent's current version (a command)")
+async def deploy_agent(tenant: Tenant, agent_id: uuid.UUID, idempotency_key: IdempotencyKey = None
+                       ) -> Response[Accepted]:
+    async with tenant("agents.deploy") as (session, member):
+        command = await agents.request_deploy(session, agent_id, user_id=member.principal.user_id,
+                                              idempotency_key=idempotency_key)
+    return accepted(command)
+
+
 @post("/{agent_id:uuid}/conversations", status_code=HTTP_201_CREATED, summary="Start a conversation")
 async def create_conversation(tenant: Tenant, agent_id: uuid.UUID, data: ConversationCreate) -> ConversationOut:
     async with tenant("conversations.write") as (session, _):
@@ -166,5 +176,5 @@ async def list_messages(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uu
 
 
 agents_router = Router("/v1/agents", tags=["agents"], route_handlers=[
-    create_agent, list_agents, get_agent, update_agent, delete_agent, create_conversation,
+    create_agent, list_agents, get_agent, update_agent, delete_agent, deploy_agent, create_conversation,
     list_conversations, add_message, list_messages])

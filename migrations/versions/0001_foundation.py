@@ -107,6 +107,9 @@ def upgrade() -> None:
         user_id uuid,
         kind text not null,
         status text not null default 'queued' check (status in ('queued', 'running', 'succeeded', 'failed')),
+        -- Where its work is sent, so the sweeper can re-send it without a registry.
+        queue text not null,
+        actor text not null,
         payload jsonb not null default '{{}}',
         result jsonb,
         error text,
@@ -137,6 +140,7 @@ def upgrade() -> None:
     create policy tenant_isolation on memberships
         using (org_id = {rls.CURRENT_ORG}) with check (org_id = {rls.CURRENT_ORG});
     """)
+    rls.system_access("memberships")
 
     # Users are global identities: visible to themselves, to the members of an
     # organization they belong to, and to a login looking up exactly one email.
@@ -148,6 +152,7 @@ def upgrade() -> None:
         exists (select 1 from memberships m where m.user_id = users.id and m.org_id = {rls.CURRENT_ORG})
     );
     """)
+    rls.system_access("users")
 
     op.execute(f"grant usage on schema public to {app}")
     op.execute(f"grant select, insert, update, delete on all tables in schema public to {app}")

@@ -1,0 +1,50 @@
+"""All SQL of the commands capability."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.commands.models import QUEUED, RUNNING, Command
+
+
+async def insert_once(session: AsyncSession, values: dict[str, Any]) -> Command | None:
+    """Insert unless the (org, user, idempotency key) exists; None when it did."""
+    statement = (insert(Command).values(**values)
+                 .on_conflict_do_nothing(index_elements=["org_id", "user_id", "idempotency_key"],
+                                         index_where=text("idempotency_key is not null"))
+                 .returning(Command))
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def by_idempotency_key(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
+                             key: str) -> Command | None:
+    query = select(Command).where(Command.org_id == org_id, Command.user_id == user_id,
+                                  Command.idempotency_key == key)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, command_id: uuid.UUID, *, for_update: bool = False) -> Command | None:
+    query = select(Command).where(Command.id == command_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def stale(session: AsyncSession, queued_before: datetime, running_before: datetime,
+                limit: int) -> list[Command]:
+    """Unfinished commands nobody has touched for too long, oldest first (all tenants)."""
+    query = (select(Command)
+             .where(((Command.status == QUEUED) & (Command.updated_at < queued_before))
+                    | ((Command.status == RUNNING) & (Command.updated_at < running_before)))
+             .order_by(Command.updated_at).limit(limit).with_for_update(skip_locked=True))
+    return list((await session.execute(query)).scalars())
+
+
+async def touch(session: AsyncSession, command_ids: list[uuid.UUID], when: datetime) -> None:
+    await session.execute(update(Command).where(Command.id.in_(command_ids)).values(updated_at=when))

@@ -1,0 +1,141 @@
+"""Commands: accepted by the edge, carried out by a worker, watched by the sender.
+
+The edge calls `submit` inside the request's transaction; the job is sent
+after commit. A worker calls `start`, then does the work and `succeed`s in
+one transaction (so the effect and the status commit together), or `fail`s
+or `retry_later`s. Every status change is published as `command.updated`
+to the sender once its transaction commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import jobs
+from domain.commands import repository
+from domain.commands.errors import CommandNotFound, IdempotencyKeyReused
+from domain.commands.models import FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED, Command, CommandKind
+from domain.models import utcnow
+from domain.realtime import Publisher, org_channel, publish_after_commit, user_channel
+
+MAX_ERROR_LENGTH = 2000
+
+
+async def submit(session: AsyncSession, kind: CommandKind, *, org_id: uuid.UUID, user_id: uuid.UUID | None,
+                 payload: dict[str, Any], idempotency_key: str | None = None) -> Command:
+    """Record a command and send it to its actor once the transaction commits.
+
+    The same `idempotency_key` from the same person returns the command it
+    first created (and sends nothing); reused for a different request, 409.
+    """
+    now = utcnow()
+    values = dict(id=uuid.uuid4(), org_id=org_id, user_id=user_id, kind=kind.name, queue=kind.queue, actor=kind.actor,
+                  payload=payload, idempotency_key=idempotency_key, status=QUEUED, attempts=0,
+                  created_at=now, updated_at=now)
+    if idempotency_key is None:
+        command = Command(**values)
+        session.add(command)
+        await session.flush()
+    else:
+        command = await repository.insert_once(session, values)
+        if command is None:
+            existing = await repository.by_idempotency_key(session, org_id, user_id, idempotency_key)
+            if existing.kind != kind.name or existing.payload != payload:
+                raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request",
+                                           details={"command_id": str(existing.id)})
+            return existing
+    jobs.enqueue(session, kind.queue, kind.actor, str(command.id), str(org_id))
+    return command
+
+
+async def get(session: AsyncSession, command_id: uuid.UUID) -> Command:
+    command = await repository.get(session, command_id)
+    if command is None:
+        raise CommandNotFound("command not found")
+    return command
+
+
+def _publish(session: AsyncSession, publisher: Publisher, command: Command) -> None:
+    channel = user_channel(command.user_id) if command.user_id else org_channel(command.org_id)
+    publish_after_commit(session, publisher, channel, "command.updated", command.as_event())
+
+
+def _set(command: Command, status: str, **fields: Any) -> None:
+    command.status = status
+    command.updated_at = utcnow()
+    for name, value in fields.items():
+        setattr(command, name, value)
+    if status in FINISHED:
+        command.finished_at = command.updated_at
+
+
+async def start(session: AsyncSession, command_id: uuid.UUID, *, max_attempts: int,
+                publisher: Publisher) -> Command | None:
+    """Claim a delivery: count the attempt and mark the command running.
+
+    Only a command that comes back `running` should be worked on. A finished
+    one is a duplicate delivery; one out of attempts is failed here, which is
+    how a message that kills its worker every time ends: failed, not looping.
+    The attempt is committed before any work, so a crash still counts.
+    None means the command no longer exists.
+    """
+    command = await repository.get(session, command_id, for_update=True)
+    if command is None or command.status in FINISHED:
+        return command
+    if command.attempts >= max_attempts:
+        reason = command.error or "the worker running it stopped before finishing (it may be crashing the worker)"
+        _set(command, FAILED, error=_readable(f"gave up after {command.attempts} attempts: {reason}"))
+    else:
+        _set(command, RUNNING, attempts=command.attempts + 1, started_at=utcnow())
+    _publish(session, publisher, command)
+    return command
+
+
+async def succeed(session: AsyncSession, command: Command, result: dict[str, Any], publisher: Publisher) -> None:
+    _set(command, SUCCEEDED, result=result, error=None)
+    _publish(session, publisher, command)
+
+
+async def fail(session: AsyncSession, command_id: uuid.UUID, error: str, publisher: Publisher) -> Command | None:
+    command = await repository.get(session, command_id, for_update=True)
+    if command is None or command.status in FINISHED:
+        return None
+    _set(command, FAILED, error=_readable(error))
+    _publish(session, publisher, command)
+    return command
+
+
+async def retry_later(session: AsyncSession, command_id: uuid.UUID, error: str, publisher: Publisher) -> None:
+    """Back to queued while the broker waits out the backoff; the error says why."""
+    command = await repository.get(session, command_id, for_update=True)
+    if command is None or command.status in FINISHED:
+        return
+    _set(command, QUEUED, error=_readable(f"attempt {command.attempts} failed, retrying: {error}"))
+    _publish(session, publisher, command)
+
+
+async def resend_stale(session: AsyncSession, *, queued_for: int, running_for: int, limit: int = 500) -> int:
+    """The sweeper: re-send commands whose message was lost (all tenants; system scope).
+
+    A command queued for `queued_for` seconds was most likely committed but
+    never reached the broker; one running for `running_for` seconds lost its
+    worker and message both. Re-sending is safe: work is idempotent and
+    `start` ignores finished commands and bounds attempts.
+    """
+    now = utcnow()
+    stale = await repository.stale(session, now - timedelta(seconds=queued_for),
+                                   now - timedelta(seconds=running_for), limit)
+    if not stale:
+        return 0
+    await repository.touch(session, [c.id for c in stale], now)
+    for command in stale:
+        jobs.enqueue(session, command.queue, command.actor, str(command.id), str(command.org_id))
+    return len(stale)
+
+
+def _readable(error: str) -> str:
+    return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"

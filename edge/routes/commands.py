@@ -1,0 +1,55 @@
+"""Commands: the 202 every side-effecting write answers, and the status a frontend polls."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response, Router, get
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from domain.commands import service as commands
+from domain.commands.models import Command
+from edge.auth import Tenant
+
+# Declared once so every command route documents and validates it alike.
+IdempotencyKey = Annotated[str | None, Parameter(
+    header="Idempotency-Key", required=False, min_length=1, max_length=255,
+    description="Send the same key to retry safely: the same command comes back, nothing runs twice.")]
+
+
+class Accepted(msgspec.Struct):
+    command_id: uuid.UUID
+    status: str
+
+
+class CommandOut(msgspec.Struct):
+    id: uuid.UUID
+    kind: str
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+def accepted(command: Command) -> Response[Accepted]:
+    """202 with the command's address; the result arrives there and on the relay."""
+    return Response(Accepted(command.id, command.status), status_code=HTTP_202_ACCEPTED,
+                    headers={"Location": f"/v1/commands/{command.id}"})
+
+
+@get("/{command_id:uuid}", summary="A command's status, result or readable error")
+async def get_command(tenant: Tenant, command_id: uuid.UUID) -> CommandOut:
+    async with tenant("commands.read") as (session, _):
+        command = await commands.get(session, command_id)
+    return CommandOut(command.id, command.kind, command.status, command.result, command.error, command.attempts,
+                      command.created_at, command.updated_at, command.finished_at)
+
+
+commands_router = Router("/v1/commands", tags=["commands"], route_handlers=[get_command])

@@ -1,0 +1,22 @@
+"""Every cron entry of the platform, in one table.
+
+The scheduler runs `periodiq workers.broker schedules`; workers of the
+`maintenance` queue import this module too, since the ticks run there.
+Times are in the scheduler's time zone: run it with TZ=UTC.
+"""
+
+from datetime import timedelta
+
+from workers.scheduled import Entry, declare_ticks
+
+TABLE = (
+    # Re-send commands whose enqueue was lost between commit and broker, or
+    # whose worker and message both vanished (workers/maintenance.py).
+    Entry("commands.sweep", "* * * * *", queue="maintenance"),
+    # Yesterday's analytics rolled up at 2 AM; catches up on missed nights for
+    # a week. The actor is a placeholder until the analytics capability lands
+    # (workers/aggregation.py).
+    Entry("analytics.aggregate_daily", "0 2 * * *", queue="aggregation", catch_up=timedelta(days=7)),
+)
+
+ticks = declare_ticks(TABLE)

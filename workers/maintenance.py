@@ -1,0 +1,24 @@
+"""The `maintenance` queue: schedule ticks and the command sweeper."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import schedules  # noqa: F401  (the schedule ticks run on this queue)
+from domain.commands import service as commands
+from workers.context import WorkerContext
+from workers.scheduled import scheduled_actor
+
+log = logging.getLogger(__name__)
+
+
+@scheduled_actor("commands.sweep", queue="maintenance", max_retries=0)
+async def sweep(ctx: WorkerContext, period: datetime) -> None:
+    """Re-send stale commands of every organization (a system-scoped transaction)."""
+    limits = ctx.settings.commands
+    async with ctx.db.transaction(system=True) as session:
+        resent = await commands.resend_stale(session, queued_for=limits.sweep_queued_after,
+                                             running_for=limits.sweep_running_after)
+    if resent:
+        log.warning("sweeper re-sent %d stale command(s)", resent)
