@@ -143,18 +143,6 @@ def main() -> int:
             bare_script = _script(home / "bare.lua", token, ["/bench/bare"])
             command_script = _script(home / "command.lua", token, [f"/v1/agents/{a}/deploy" for a in agents])
 
-            if os.environ.get("BENCH_SINGLE"):
-                get_script = _script(home / "get.lua", token, [f"/v1/agents/{a}" for a in agents]).read_text()
-                (home / "get.lua").write_text(get_script.replace('wrk.method = "POST"', 'wrk.method = "GET"'))
-                for c in (2, 16):
-                    for label, sc in (("get-agent", home / "get.lua"), ("deploy", command_script)):
-                        r = _wrk(base, sc, 3, c)
-                        print(f"{label} c={c} rps={r['rps']:.0f} p50={r['p50']:.2f} p99={r['p99']:.2f}")
-            if os.environ.get("BENCH_PROFILE"):
-                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o",
-                                        os.environ["BENCH_PROFILE"], "-f", "raw", "-d", "8", "-p", str(server.pid)])
-                _wrk(base, command_script, 8, args.connections)
-                spy.wait()
             results = {}
             for name, script in (("bare", bare_script), ("command", command_script)):
                 _wrk(base, script, 2, args.connections)  # warm-up: pools, JIT-free caches, TCP

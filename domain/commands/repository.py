@@ -13,13 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.commands.models import QUEUED, RUNNING, Command
 
 
-async def insert_once(session: AsyncSession, values: dict[str, Any]) -> Command | None:
-    """Insert unless the (org, user, idempotency key) exists; None when it did."""
-    statement = (insert(Command).values(**values)
-                 .on_conflict_do_nothing(index_elements=["org_id", "user_id", "idempotency_key"],
-                                         index_where=text("idempotency_key is not null"))
-                 .returning(Command))
-    return (await session.execute(statement)).scalar_one_or_none()
+async def insert_command(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert a command unless its (org, user, idempotency key) exists; False when it did.
+
+    A Core statement, not an ORM flush: this is the hot path of every command
+    the edge accepts, and the unit-of-work machinery costs more than the insert.
+    """
+    statement = insert(Command.__table__).values(**values)
+    if values.get("idempotency_key") is not None:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=["org_id", "user_id", "idempotency_key"], index_where=text("idempotency_key is not null"))
+    result = await session.execute(statement.returning(Command.__table__.c.id))
+    return result.first() is not None
 
 
 async def by_idempotency_key(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,

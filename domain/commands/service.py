@@ -36,18 +36,13 @@ async def submit(session: AsyncSession, kind: CommandKind, *, org_id: uuid.UUID,
     values = dict(id=uuid.uuid4(), org_id=org_id, user_id=user_id, kind=kind.name, queue=kind.queue, actor=kind.actor,
                   payload=payload, idempotency_key=idempotency_key, status=QUEUED, attempts=0,
                   created_at=now, updated_at=now)
-    if idempotency_key is None:
-        command = Command(**values)
-        session.add(command)
-        await session.flush()
-    else:
-        command = await repository.insert_once(session, values)
-        if command is None:
-            existing = await repository.by_idempotency_key(session, org_id, user_id, idempotency_key)
-            if existing.kind != kind.name or existing.payload != payload:
-                raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request",
-                                           details={"command_id": str(existing.id)})
-            return existing
+    if not await repository.insert_command(session, values):
+        existing = await repository.by_idempotency_key(session, org_id, user_id, idempotency_key)
+        if existing.kind != kind.name or existing.payload != payload:
+            raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request",
+                                       details={"command_id": str(existing.id)})
+        return existing
+    command = Command(**values)  # what was inserted, for the answer; not attached to the session
     jobs.enqueue(session, kind.queue, kind.actor, str(command.id), str(org_id))
     return command
 

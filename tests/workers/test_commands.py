@@ -138,3 +138,18 @@ def test_a_rolled_back_transaction_enqueues_nothing(settings, owner):
         ("agents", "agents.deploy", (str(command.id), owner.org_id))]
     # The rolled-back command left no row behind either.
     assert owner.get(f"/v1/agents/{agent['id']}").json()["status"] == "deploying"
+
+
+def test_the_sender_sees_the_command_finish_on_the_relay_without_polling(owner, worker, start_relay):
+    import json
+    relay = start_relay()
+    agent = _agent(owner, model="sim:slow:0.5")
+    with relay.connect(owner) as browser:
+        command_id = _deploy(owner, agent["id"]).json()["command_id"]
+        statuses = []
+        while not statuses or statuses[-1] not in ("succeeded", "failed"):
+            event = json.loads(browser.recv(timeout=30))
+            assert event["type"] == "command.updated" and event["data"]["id"] == command_id
+            statuses.append(event["data"]["status"])
+    assert statuses == ["running", "succeeded"]
+    assert event["data"]["result"]["endpoint"].startswith("local://agents/")
