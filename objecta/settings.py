@@ -67,6 +67,14 @@ class CommandSettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    sendgrid_api_key: str | None  # None: write emails to the outbox under OBJECTA_HOME
+    sendgrid_api_host: str  # overridable so tests can point the SDK at a local endpoint
+    sender: str  # the From address
+    outbox: Path
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     jwt_secret: str
     access_token_ttl: int
@@ -93,6 +101,7 @@ class Settings:
     redis: RedisSettings
     broker: BrokerSettings
     commands: CommandSettings
+    mail: MailSettings
     auth: AuthSettings
     http: HttpSettings
     sentry_dsn: str | None
@@ -233,6 +242,12 @@ def load(environ: dict | None = None) -> Settings:
         sweep_running_after=_int(env, "SWEEP_RUNNING_AFTER", 900, problems, minimum=1))
     if commands.sweep_running_after * 1000 <= commands.time_limit_ms:
         problems.append("SWEEP_RUNNING_AFTER must exceed COMMAND_TIME_LIMIT_MS, or live commands get re-sent")
+    sendgrid_host = (env.get("SENDGRID_API_HOST") or "https://api.sendgrid.com").rstrip("/")
+    if not sendgrid_host.startswith(("http://", "https://")):
+        problems.append(f"SENDGRID_API_HOST must be an http(s) URL; got {sendgrid_host!r}")
+    mail = MailSettings(sendgrid_api_key=env.get("SENDGRID_API_KEY") or None, sendgrid_api_host=sendgrid_host,
+                        sender=env.get("MAIL_FROM") or "ObjectaLabs <no-reply@objectalabs.local>",
+                        outbox=home / "outbox")
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
@@ -250,7 +265,7 @@ def load(environ: dict | None = None) -> Settings:
 
     return Settings(
         env=mode, home=home, database=database, redis=redis,
-        broker=broker, commands=commands,
+        broker=broker, commands=commands, mail=mail,
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, sentry_dsn=sentry_dsn, log_level=log_level,

@@ -53,4 +53,8 @@ def test_health_and_schema(client):
     assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
     schema = client.get("/schema/openapi.json")
     assert schema.status_code == 200
-    assert "/v1/agents" in schema.json()["paths"]
+    paths = schema.json()["paths"]
+    assert {"/v1/agents", "/v1/commands/{command_id}", "/v1/agents/{agent_id}/deploy"} <= set(paths)
+    deploy = paths["/v1/agents/{agent_id}/deploy"]["post"]
+    assert "202" in deploy["responses"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in deploy["parameters"])
