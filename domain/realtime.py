@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,6 +59,7 @@ def encode(event_type: str, data: Any) -> str:
     return json.dumps({"type": event_type, "data": data}, separators=(",", ":"), default=str)
 
 
+@runtime_checkable
 class Publisher(Protocol):
     async def publish(self, channel: str, event_type: str, data: Any) -> str: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
@@ -19,16 +19,22 @@ from domain import jobs
 from domain.accounts.service import AccountService
 from domain.accounts.tokens import TokenIssuer
 from domain.db import Database
+from domain.realtime import Publisher, RedisPublisher
 from edge.auth import Tenant, provide_tenant
 from edge.errors import HANDLERS
 from edge.routes.agents import agents_router
 from edge.routes.auth import auth_router, me_router
 from edge.routes.commands import commands_router
+from edge.routes.notifications import notifications_router
 from edge.routes.health import healthz, readyz
 from objecta import observability
 from objecta.broker import BrokerSender, build_broker
 from objecta import settings as settings_module
 from objecta.settings import Settings
+
+
+def provide_publisher(request: Request) -> Publisher:
+    return request.app.state.publisher
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -41,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         jobs.use(BrokerSender(broker))
         app.state.db = Database(settings.database.app_url, settings.database.pool_size)
         app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        app.state.publisher = RedisPublisher(app.state.redis)
         app.state.accounts = AccountService(
             TokenIssuer(settings.auth.jwt_secret, audience=settings.auth.audience, issuer=settings.auth.issuer,
                         access_ttl=settings.auth.access_token_ttl, refresh_ttl=settings.auth.refresh_token_ttl),
@@ -53,9 +60,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             broker.close()
 
     return Litestar(
-        route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router],
-        dependencies={"tenant": Provide(provide_tenant)},
-        signature_namespace={"Tenant": Tenant},
+        route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
+                        notifications_router],
+        dependencies={"tenant": Provide(provide_tenant), "publisher": Provide(provide_publisher, sync_to_thread=False)},
+        signature_namespace={"Tenant": Tenant, "Publisher": Publisher},
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,

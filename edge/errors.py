@@ -38,7 +38,7 @@ def domain_error(_: Request, error: DomainError) -> Response:
 def http_error(_: Request, error: HTTPException) -> Response:
     status = error.status_code
     if status >= 500:
-        log.error("server error: %s", error.detail)
+        log.error("server error: %s", error.detail, exc_info=error)
         return error_response(status, "internal_error", "internal server error")
     if isinstance(error, ValidationException):
         return error_response(400, "validation_failed", _validation_message(error), error.extra)

@@ -35,3 +35,13 @@ class Message(Identified, Timestamped, Base):
     conversation_id: Mapped[uuid.UUID]
     role: Mapped[str]
     content: Mapped[str]
+
+
+class AgentError(Identified, Timestamped, Base):
+    """An error an agent reported at run time (the runtime, or a client on its behalf)."""
+
+    __tablename__ = "agent_errors"
+    org_id: Mapped[uuid.UUID]
+    agent_id: Mapped[uuid.UUID]
+    code: Mapped[str]
+    message: Mapped[str]

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import pagination
 from domain.agents import repository
 from domain.agents.errors import AgentNotFound, ConversationNotFound
-from domain.agents.models import Agent, Conversation, Message
+from domain.agents.models import Agent, AgentError, Conversation, Message
 from domain.agents.runtime import AgentRuntime, AgentSpec
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind
+from domain.notifications import service as notifications
 
 EDITABLE = ("name", "description", "model", "instructions")
 
@@ -123,6 +124,8 @@ async def deploy(session: AsyncSession, command: Command, runtime: AgentRuntime)
     agent.status = "deployed"
     agent.deployed_version = version
     await session.flush()
+    notifications.notify(session, agent.org_id, "agent.deployed",
+                         {"agent_id": str(agent.id), "agent_name": agent.name, "version": version})
     return {"agent_id": str(agent.id), "version": version, "endpoint": deployment.endpoint}
 
 
@@ -132,3 +135,17 @@ async def deploy_failed(session: AsyncSession, command: Command) -> None:
     if agent is not None and agent.status == "deploying":
         agent.status = "failed"
         await session.flush()
+        notifications.notify(session, agent.org_id, "agent.error", {
+            "agent_id": str(agent.id), "agent_name": agent.name, "code": "deploy_failed",
+            "message": f"Deploying version {command.payload['version']} failed: {command.error}"})
+
+
+async def record_error(session: AsyncSession, agent_id: uuid.UUID, *, code: str, message: str) -> AgentError:
+    """Record an error an agent hit at run time and tell the people who manage agents."""
+    agent = await get_agent(session, agent_id)
+    error = AgentError(id=uuid.uuid4(), org_id=agent.org_id, agent_id=agent.id, code=code, message=message)
+    session.add(error)
+    await session.flush()
+    notifications.notify(session, agent.org_id, "agent.error", {
+        "agent_id": str(agent.id), "agent_name": agent.name, "code": code, "message": message})
+    return error

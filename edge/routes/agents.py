@@ -141,6 +141,27 @@ async def deploy_agent(tenant: Tenant, agent_id: uuid.UUID, idempotency_key: Ide
     return accepted(command)
 
 
+class AgentErrorCreate(Body):
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "runtime_error"
+
+
+class AgentErrorOut(msgspec.Struct):
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    code: str
+    message: str
+    created_at: datetime
+
+
+@post("/{agent_id:uuid}/errors", status_code=HTTP_201_CREATED,
+      summary="Record an error the agent hit; its managers are notified")
+async def report_error(tenant: Tenant, agent_id: uuid.UUID, data: AgentErrorCreate) -> AgentErrorOut:
+    async with tenant("agents.manage") as (session, _):
+        error = await agents.record_error(session, agent_id, code=data.code, message=data.message)
+    return AgentErrorOut(error.id, error.agent_id, error.code, error.message, error.created_at)
+
+
 @post("/{agent_id:uuid}/conversations", status_code=HTTP_201_CREATED, summary="Start a conversation")
 async def create_conversation(tenant: Tenant, agent_id: uuid.UUID, data: ConversationCreate) -> ConversationOut:
     async with tenant("conversations.write") as (session, _):
@@ -176,5 +197,5 @@ async def list_messages(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uu
 
 
 agents_router = Router("/v1/agents", tags=["agents"], route_handlers=[
-    create_agent, list_agents, get_agent, update_agent, delete_agent, deploy_agent, create_conversation,
+    create_agent, list_agents, get_agent, update_agent, delete_agent, deploy_agent, report_error, create_conversation,
     list_conversations, add_message, list_messages])

@@ -1,0 +1,150 @@
+"""Benchmark: from a trigger to the websocket, at a steady rate, with the whole stack.
+
+    .venv/bin/python bench/notifications.py [--rate 100] [--seconds 30]
+
+Starts `objecta up` (embedded Postgres and Valkey, edge, relay, one worker
+process for every queue, scheduler) in a temporary home, opens a websocket
+to the relay as an agent manager, and sends `POST /v1/agents/{id}/errors`
+at a steady rate (each records an error and notifies the agent's managers).
+Latency is from sending the trigger to the `notification.created` event
+arriving on the websocket: edge → Postgres → broker → fan-out → delivery
+(save, badge, preferences, email queued) → Redis → relay → browser.
+
+Baseline, measured in the same run: an event published straight into Redis
+by the bench (the relay hop alone). Prints p50/p99 for both and, last,
+`ratio=<notification p99 / relay-only p99>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import redis.asyncio as aioredis
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from domain.realtime import RedisPublisher, user_channel  # noqa: E402
+from objecta.embedded import free_port  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def start_stack(home: Path) -> tuple[subprocess.Popen, dict]:
+    env = {**os.environ, "OBJECTA_HOME": str(home), "OBJECTA_ENV": "test", "BCRYPT_ROUNDS": "4",
+           "EDGE_PORT": str(free_port()), "RELAY_PORT": str(free_port()), "LOG_LEVEL": "WARNING",
+           "EMBEDDED_POSTGRES_PORT": str(free_port()), "EMBEDDED_REDIS_PORT": str(free_port())}
+    for name in ("DATABASE_URL", "REDIS_URL", "BROKER_URL", "APP_DATABASE_URL"):
+        env.pop(name, None)
+    process = subprocess.Popen([sys.executable, "-m", "objecta.cli", "up"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    banner = ""
+    for line in process.stdout:
+        banner += line
+        if line.startswith("Press Ctrl-C"):
+            return process, env
+    raise SystemExit(f"objecta up did not start:\n{banner}")
+
+
+async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list[float], int]:
+    edge = f"http://127.0.0.1:{env['EDGE_PORT']}"
+    async with httpx.AsyncClient(base_url=edge, timeout=30) as http:
+        tokens = (await http.post("/v1/auth/signup", json={
+            "email": "bench@example.com", "password": "bench password", "name": "Bench",
+            "organization_name": "Bench"})).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        # In-app only: the outbox would fill with thousands of files.
+        await http.put("/v1/notifications/preferences", headers=headers,
+                       json={"preferences": {"agent.error": {"email": False}}})
+        agent = (await http.post("/v1/agents", json={"name": "bench", "model": "gpt-4o"}, headers=headers)).json()
+        sent: dict[str, float] = {}
+        latencies: list[float] = []
+        url = f"ws://127.0.0.1:{env['RELAY_PORT']}/?token={tokens['access_token']}"
+        async with connect(url, max_size=None) as browser:
+            async def listen(expected: int):
+                while len(latencies) < expected:
+                    event = json.loads(await browser.recv())
+                    if event["type"] == "notification.created":
+                        key = event["data"]["body"]
+                        if key in sent:
+                            latencies.append(time.perf_counter() - sent.pop(key))
+                    elif event["type"] == "bench.ping":
+                        latencies.append(time.perf_counter() - event["data"]["sent"])
+
+            async def trigger(key: str):
+                sent[key] = time.perf_counter()
+                response = await http.post(f"/v1/agents/{agent['id']}/errors", headers=headers,
+                                           json={"message": key, "code": "bench"})
+                response.raise_for_status()
+
+            # Baseline: the relay hop alone, at the same rate.
+            redis = aioredis.from_url(env_redis(env), decode_responses=True)
+            publisher = RedisPublisher(redis)
+            listener = asyncio.create_task(listen(rate * 5))
+            for i in range(rate * 5):
+                await publisher.publish(user_channel(tokens["user_id"]), "bench.ping", {"sent": time.perf_counter()})
+                await asyncio.sleep(1 / rate)
+            await asyncio.wait_for(listener, 30)
+            baseline = list(latencies)
+            latencies.clear()
+            await redis.aclose()
+
+            total = rate * seconds
+            listener = asyncio.create_task(listen(total))
+            tasks, started = [], time.perf_counter()
+            for i in range(total):
+                # A steady schedule, not "as fast as the last one returned".
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(trigger(f"bench-{i}")))
+            await asyncio.gather(*tasks)
+            try:
+                await asyncio.wait_for(listener, 60)
+            except asyncio.TimeoutError:
+                pass
+            return baseline, list(latencies), total - len(latencies)
+
+
+def env_redis(env: dict) -> str:
+    return f"redis://127.0.0.1:{env['EMBEDDED_REDIS_PORT']}/0"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=100, help="notifications per second")
+    parser.add_argument("--seconds", type=int, default=30)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="objecta-bench-"))
+    stack, env = start_stack(home)
+    try:
+        baseline, latencies, missing = asyncio.run(measure(env, args.rate, args.seconds))
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(60)
+    ms = lambda v: f"{v * 1000:7.1f}"  # noqa: E731
+    print(f"{'':22} {'n':>6} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'relay only (baseline)':22} {len(baseline):6d} {ms(percentile(baseline, 50))} {ms(percentile(baseline, 99))}")
+    print(f"{'trigger -> websocket':22} {len(latencies):6d} {ms(percentile(latencies, 50))} "
+          f"{ms(percentile(latencies, 99))}")
+    print(f"rate={args.rate}/s for {args.seconds}s; missing={missing}")
+    print(f"ratio={percentile(latencies, 99) / percentile(baseline, 99):.2f}")
+    return 0 if missing == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

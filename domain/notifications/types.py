@@ -1,0 +1,70 @@
+"""Every kind of notification: its words, who gets it by default, and its channels.
+
+Titles and bodies are `str.format` templates over the notification's data;
+a missing key renders empty rather than failing a delivery. HTML escaping
+happens in the email templates, never here: in-app notifications are JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CHANNELS = ("in_app", "email")
+
+EVERYONE = ("owner", "admin", "member", "viewer")
+OWNERS_AND_ADMINS = ("owner", "admin")
+AGENT_MANAGERS = ("owner", "admin", "member")
+
+
+@dataclass(frozen=True)
+class NotificationType:
+    name: str
+    title: str
+    body: str
+    audience: tuple[str, ...]  # roles notified when the caller names no recipients
+    email: bool = True  # the email channel's default; in-app is on by default for every type
+
+    @property
+    def category(self) -> str:
+        return self.name.split(".")[0]
+
+    def render(self, data: dict[str, Any]) -> tuple[str, str]:
+        values = _Blank(data)
+        return self.title.format_map(values), self.body.format_map(values)
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+TYPES: dict[str, NotificationType] = {t.name: t for t in (
+    NotificationType("system.maintenance", "Scheduled maintenance {window}",
+                     "{message}", EVERYONE),
+    NotificationType("system.update", "{headline}", "{message}", EVERYONE, email=False),
+    NotificationType("system.downtime", "Service disruption", "{message}", EVERYONE),
+    NotificationType("billing.payment_due", "Payment due",
+                     "An invoice of {amount} is due on {due_date}.", OWNERS_AND_ADMINS),
+    NotificationType("billing.payment_failed", "Payment failed",
+                     "We could not charge your payment method: {reason}. Update it to keep your plan.",
+                     OWNERS_AND_ADMINS),
+    NotificationType("billing.trial_ending", "Your trial ends in {days} days",
+                     "Choose a plan before {ends_on} to keep your agents running.", OWNERS_AND_ADMINS),
+    NotificationType("agent.error", "{agent_name} reported an error", "{message}", AGENT_MANAGERS),
+    NotificationType("agent.deployed", "{agent_name} is live",
+                     "Version {version} of {agent_name} was deployed.", AGENT_MANAGERS),
+    # Raised from the agent's hot counter once analytics exists (see docs/status.md).
+    NotificationType("agent.high_traffic", "{agent_name} has high traffic",
+                     "{count} requests in the last {window}.", AGENT_MANAGERS, email=False),
+    NotificationType("team.invited", "{inviter_name} invited {email}",
+                     "{email} was invited to join as {role}.", OWNERS_AND_ADMINS, email=False),
+    NotificationType("team.joined", "{name} joined {organization_name}",
+                     "{name} accepted the invitation and joined as {role}.", OWNERS_AND_ADMINS),
+    NotificationType("team.role_changed", "Your role is now {role}",
+                     "{changed_by} changed your role in {organization_name} to {role}.", ()),
+)}
+
+
+def default_enabled(notification_type: NotificationType, channel: str) -> bool:
+    return notification_type.email if channel == "email" else True
