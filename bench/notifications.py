@@ -39,6 +39,28 @@ from domain.realtime import RedisPublisher, user_channel  # noqa: E402
 from objecta.embedded import free_port  # noqa: E402
 
 
+ROLES = (("uvicorn", "edge"), ("edge.relay", "relay"), ("dramatiq", "worker"), ("periodiq", "scheduler"),
+         ("postgres", "postgres"), ("valkey", "valkey"), ("bench/notifications", "bench (load + browser)"))
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds used so far by each kind of process on the machine, from /proc."""
+    totals: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        role = next((name for marker, name in ROLES if marker in cmdline), None)
+        if role:
+            totals[role] = totals.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -104,6 +126,7 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
             await redis.aclose()
 
             total = rate * seconds
+            cpu_before, clock = cpu_by_role(), time.monotonic()
             listener = asyncio.create_task(listen(total))
             tasks, started = [], time.perf_counter()
             for i in range(total):
@@ -117,6 +140,10 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
                 await asyncio.wait_for(listener, 60)
             except asyncio.TimeoutError:
                 pass
+            elapsed, cpu_after = time.monotonic() - clock, cpu_by_role()
+            print("CPU during the run (share of one core): " + ", ".join(
+                f"{role} {100 * (cpu_after.get(role, 0) - cpu_before.get(role, 0)) / elapsed:.0f}%"
+                for _, role in ROLES))
             return baseline, list(latencies), total - len(latencies)
 
 

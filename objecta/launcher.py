@@ -50,6 +50,13 @@ class Child:
 
 
 MAX_RESTARTS = 10
+CHILD_ENV = {
+    # Cron entries are written in UTC; periodiq reads the local zone.
+    "scheduler": {"TZ": "UTC"},
+    # An idle Redis-broker consumer polls with backoff up to this many ms (Dramatiq's
+    # default 1000): each hop of a notification could wait that long. Latency over polling.
+    "worker": {"dramatiq_worker_timeout": "100"},
+}
 
 
 class Stopping(Exception):
@@ -83,8 +90,7 @@ def backing_services(settings: Settings):
 
 def _spawn(name: str, where: str, argv: list[str], log_dir) -> Child:
     log = open(log_dir / f"{name}.log", "ab")
-    # Cron entries are written in UTC; periodiq reads the local zone.
-    env = {**os.environ, "TZ": "UTC"} if name == "scheduler" else None
+    env = {**os.environ, **CHILD_ENV.get(name, {})}
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, process_group=0,
                                preexec_fn=die_with_parent, env=env)
     log.close()
@@ -113,7 +119,7 @@ def application_processes(settings: Settings) -> list[tuple[str, str, list[str]]
          [python, "-m", "edge.relay", "--host", host, "--port", str(http.relay_port)]),
         # One process for every queue here; production runs a pool per queue.
         ("worker", "queues: " + ", ".join(m.removeprefix("workers.") for m in queue_modules()),
-         [python, "-m", "dramatiq", "workers.broker", *queue_modules(), "--processes", "1", "--threads", "4"]),
+         [python, "-m", "dramatiq", "workers.broker", *queue_modules(), "--processes", "2", "--threads", "4"]),
         ("scheduler", "cron: schedules/__init__.py",
          [str(Path(python).parent / "periodiq"), "workers.broker", "schedules"]),
     ]

@@ -56,7 +56,7 @@ def _environment() -> Environment:
 
 
 def when(value: datetime | str) -> str:
-    """A moment as people read it: `3 December 2026 at 10:00 UTC` (accepts ISO 8601 text)."""
+    """A moment as people read it: `3 December 2026 at 10:00 UTC` (ISO 8601 text too; naive means UTC)."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     zone = moment.tzname() or "UTC"
     return f"{moment.day} {moment:%B %Y} at {moment:%H:%M} {zone}"

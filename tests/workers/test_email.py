@@ -12,7 +12,7 @@ from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
 
-from tests.fixtures.mail import MailPool, deliveries, outbox_pool, sendgrid, sendgrid_pool  # noqa: F401
+from tests.fixtures.mail import MailPool
 from tests.fixtures.worker import wait_for
 
 CONTEXT = {"title": "Your agent is deployed", "body": "Support bot v2 is live.",
@@ -138,4 +138,4 @@ def test_a_worker_killed_mid_send_is_taken_over(sendgrid, test_env, settings, de
         assert (row["status"], row["attempts"]) == ("sent", 2)
         assert len(sendgrid.to(to)) == 2
     finally:
-        pool.stop()
+        pool.stop(graceful=False)
