@@ -52,3 +52,18 @@ class Unauthorized(DomainError):
 class InvalidInput(DomainError):
     status_code = 422
     code = "invalid_input"
+
+
+class RateLimited(DomainError):
+    """Too many requests of one kind; `retry_after` seconds until the window resets."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None, code: str | None = None):
+        super().__init__(message, details=details, code=code)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -19,13 +19,16 @@ from domain import jobs
 from domain.accounts.service import AccountService
 from domain.accounts.tokens import TokenIssuer
 from domain.db import Database
+from domain.ratelimit import RedisRateLimiter
 from domain.realtime import Publisher, RedisPublisher
+from domain.team.invitations import InvitationRules
 from edge.auth import Tenant, provide_tenant
 from edge.errors import HANDLERS
 from edge.routes.agents import agents_router
 from edge.routes.auth import auth_router, me_router
 from edge.routes.commands import commands_router
 from edge.routes.notifications import notifications_router
+from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
 from objecta import observability
 from objecta.broker import BrokerSender, build_broker
@@ -48,6 +51,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = Database(settings.database.app_url, settings.database.pool_size)
         app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
         app.state.publisher = RedisPublisher(app.state.redis)
+        app.state.rate_limiter = RedisRateLimiter(app.state.redis)
+        app.state.invitation_rules = InvitationRules(
+            per_hour=settings.team.invitations_per_hour, ttl_hours=settings.team.invitation_ttl_hours,
+            free_plan_seats=settings.team.free_plan_seats, app_url=settings.http.app_url)
         app.state.accounts = AccountService(
             TokenIssuer(settings.auth.jwt_secret, audience=settings.auth.audience, issuer=settings.auth.issuer,
                         access_ttl=settings.auth.access_token_ttl, refresh_ttl=settings.auth.refresh_token_ttl),
@@ -61,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
-                        notifications_router],
+                        notifications_router, team_router, invitations_router],
         dependencies={"tenant": Provide(provide_tenant), "publisher": Provide(provide_publisher, sync_to_thread=False)},
         signature_namespace={"Tenant": Tenant, "Publisher": Publisher},
         exception_handlers=HANDLERS,

@@ -31,8 +31,10 @@ def error_response(status: int, code: str, message: str, details: Any = None,
 
 
 def domain_error(_: Request, error: DomainError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-    return error_response(error.status_code, error.code, error.message, error.details, headers)
+    headers = dict(getattr(error, "headers", None) or {})  # e.g. Retry-After on a 429
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(error.status_code, error.code, error.message, error.details, headers or None)
 
 
 def http_error(_: Request, error: HTTPException) -> Response:

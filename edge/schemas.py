@@ -17,8 +17,3 @@ Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
-
-
-class Page(msgspec.Struct):
-    items: list
-    next_cursor: str | None

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from objecta import embedded
@@ -35,6 +35,7 @@ class Child:
     argv: list[str]
     stop_signal: int = signal.SIGTERM
     restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
 
     def stop(self) -> None:
         """Ask the process to stop; it stops its own children (Dramatiq's workers)."""
@@ -49,7 +50,8 @@ class Child:
             pass
 
 
-MAX_RESTARTS = 10
+MAX_RESTARTS = 10  # in a row, each within STABLE_AFTER seconds of the last start
+STABLE_AFTER = 60
 CHILD_ENV = {
     # Cron entries are written in UTC; periodiq reads the local zone.
     "scheduler": {"TZ": "UTC"},
@@ -178,12 +180,17 @@ def up(settings: Settings) -> int:
                             continue
                         # Supervise like an operator's process manager would: a worker
                         # killed by a poison message comes back; a crash loop stops all.
+                        if time.monotonic() - child.started > STABLE_AFTER:
+                            child.restarts = 0
                         if child.restarts >= MAX_RESTARTS:
                             print(f"objecta: {child.name} keeps exiting; stopping everything "
                                   f"(see {log_dir / (child.name + '.log')})", file=sys.stderr)
                             return 1
                         print(f"objecta: {child.name} exited with code {child.process.returncode}; restarting",
                               file=sys.stderr, flush=True)
+                        # Its own children (Dramatiq's worker processes) outlive a killed parent
+                        # and would keep consuming beside the new pool: end its whole group.
+                        child.kill()
                         time.sleep(min(2 ** child.restarts, 10))
                         children[index] = _spawn(child.name, child.where, child.argv, log_dir)
                         children[index].restarts = child.restarts + 1

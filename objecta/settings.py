@@ -85,6 +85,13 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class TeamSettings:
+    invitations_per_hour: int  # invitations one organization may send per clock hour
+    invitation_ttl_hours: int  # how long an invitation link stays valid
+    free_plan_seats: int  # seats (members + pending invitations) until billing says otherwise
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     host: str
     edge_port: int
@@ -104,6 +111,7 @@ class Settings:
     mail: MailSettings
     auth: AuthSettings
     http: HttpSettings
+    team: TeamSettings
     sentry_dsn: str | None
     log_level: str
 
@@ -248,6 +256,10 @@ def load(environ: dict | None = None) -> Settings:
     mail = MailSettings(sendgrid_api_key=env.get("SENDGRID_API_KEY") or None, sendgrid_api_host=sendgrid_host,
                         sender=env.get("MAIL_FROM") or "ObjectaLabs <no-reply@objectalabs.local>",
                         outbox=home / "outbox")
+    team = TeamSettings(
+        invitations_per_hour=_int(env, "INVITATIONS_PER_HOUR", 20, problems, minimum=1),
+        invitation_ttl_hours=_int(env, "INVITATION_TTL_HOURS", 168, problems, minimum=1),
+        free_plan_seats=_int(env, "FREE_PLAN_SEATS", 5, problems, minimum=1))
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
@@ -268,7 +280,7 @@ def load(environ: dict | None = None) -> Settings:
         broker=broker, commands=commands, mail=mail,
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
-        http=http, sentry_dsn=sentry_dsn, log_level=log_level,
+        http=http, team=team, sentry_dsn=sentry_dsn, log_level=log_level,
     )
 
 

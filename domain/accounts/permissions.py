@@ -22,6 +22,10 @@ PERMISSIONS: dict[str, str] = {
     "team.invite": "admin",
     "team.change_roles": "admin",
     "team.remove": "admin",
+    "team.read_activity": "admin",
+    # Granting the owner role, or changing, removing or un-inviting an owner.
+    "team.manage_owners": "owner",
+    "team.transfer_ownership": "owner",
     "billing.read": "admin",
     "billing.manage": "owner",
     "support.write": "member",

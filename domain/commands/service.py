@@ -134,3 +134,9 @@ async def resend_stale(session: AsyncSession, *, queued_for: int, running_for: i
 
 def _readable(error: str) -> str:
     return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+async def by_idempotency_key(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
+                             key: str) -> Command | None:
+    """The command a person already sent with this Idempotency-Key, if any."""
+    return await repository.by_idempotency_key(session, org_id, user_id, key)

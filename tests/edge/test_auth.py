@@ -8,7 +8,7 @@ import uuid
 import jwt
 import pytest
 
-from tests.fixtures.app import PASSWORD, sign_up
+from tests.fixtures.app import PASSWORD, forge_token, sign_up
 
 
 def test_signup_creates_an_owner_who_can_read_me(client):
@@ -86,14 +86,6 @@ def test_logout_ends_refresh_and_access(client, owner):
     assert client.post("/v1/auth/refresh", json={"refresh_token": owner.tokens["refresh_token"]}).status_code == 401
 
 
-def _forge(settings, **overrides) -> str:
-    now = int(time.time())
-    claims = {"sub": str(uuid.uuid4()), "org": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "typ": "access",
-              "aud": settings.auth.audience, "iss": settings.auth.issuer, "iat": now, "exp": now + 60}
-    claims.update(overrides)
-    return jwt.encode(claims, settings.auth.jwt_secret, algorithm="HS256")
-
-
 def _me(client, token):
     return client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
 
@@ -106,15 +98,15 @@ def test_alg_none_is_refused(client, owner):
 
 def test_wrong_audience_expired_and_refresh_as_access_are_refused(client, settings, owner):
     claims = jwt.decode(owner.tokens["access_token"], options={"verify_signature": False})
-    wrong_aud = _forge(settings, **{**claims, "aud": "someone-else"})
-    expired = _forge(settings, **{**claims, "iat": claims["iat"] - 7200, "exp": int(time.time()) - 5})
+    wrong_aud = forge_token(settings, **{**claims, "aud": "someone-else"})
+    expired = forge_token(settings, **{**claims, "iat": claims["iat"] - 7200, "exp": int(time.time()) - 5})
     assert _me(client, wrong_aud).status_code == 401
     response = _me(client, expired)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "token_expired"
     refresh_as_access = _me(client, owner.tokens["refresh_token"])
     assert refresh_as_access.status_code == 401
-    assert _me(client, _forge(settings, **{**claims, "typ": "refresh"})).status_code == 401
+    assert _me(client, forge_token(settings, **{**claims, "typ": "refresh"})).status_code == 401
     # A token signed with another secret.
     foreign = jwt.encode({**claims, "exp": int(time.time()) + 60}, "x" * 40, algorithm="HS256")
     assert _me(client, foreign).status_code == 401

@@ -8,9 +8,7 @@ import socket
 import threading
 import time
 import urllib.request
-import uuid
 
-import jwt
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -18,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from domain.realtime import RedisPublisher, org_channel, user_channel
-from tests.fixtures.app import sign_up
+from tests.fixtures.app import forge_token, sign_up
 from tests.fixtures.relay import publish
 
 
@@ -44,18 +42,10 @@ def refusal(url: str) -> tuple[int, dict]:
     return response.status_code, json.loads(response.body)
 
 
-def _forge(settings, **overrides) -> str:
-    now = int(time.time())
-    claims = {"sub": str(uuid.uuid4()), "org": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "typ": "access",
-              "aud": settings.auth.audience, "iss": settings.auth.issuer, "iat": now, "exp": now + 60}
-    claims.update(overrides)
-    return jwt.encode(claims, settings.auth.jwt_secret, algorithm="HS256")
-
-
 def test_handshakes_without_a_valid_token_are_refused_in_the_error_format(relay, settings):
-    expired = _forge(settings, iat=int(time.time()) - 7200, exp=int(time.time()) - 5)
+    expired = forge_token(settings, iat=int(time.time()) - 7200, exp=int(time.time()) - 5)
     for token, code in [(None, "missing_token"), ("garbage", "invalid_token"), (expired, "token_expired"),
-                        (_forge(settings, aud="someone-else"), "invalid_token")]:
+                        (forge_token(settings, aud="someone-else"), "invalid_token")]:
         status, body = refusal(relay.url(token))
         assert status == 401, body
         assert body["error"]["code"] == code

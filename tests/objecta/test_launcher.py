@@ -130,3 +130,31 @@ def test_a_killed_launcher_takes_its_children_with_it(stack):
     stack.process.kill()
     stack.process.wait()
     stack.wait_for_no_orphans()
+
+
+def _dramatiq_mains(launcher_pid: int) -> set[int]:
+    """Dramatiq main processes among the launcher's children (not their worker processes)."""
+    found = set()
+    for pid in _children_of(launcher_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if b"dramatiq" in cmdline and parent == launcher_pid:
+            found.add(pid)
+    return found
+
+
+def test_up_restarts_a_worker_that_dies(stack):
+    stack.start()
+    (first,) = _dramatiq_mains(stack.process.pid)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not (_dramatiq_mains(stack.process.pid) - {first}):
+        assert time.monotonic() < deadline, "the worker was not restarted"
+        time.sleep(0.2)
+    assert stack.process.poll() is None
+    stack.descendants = _children_of(stack.process.pid) | stack.descendants
+    code, output = stack.stop(signal.SIGTERM)
+    assert code == 0

@@ -1,0 +1,180 @@
+"""Team: invitations, members, roles, ownership and the activity log; accepting an invitation (public)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from domain.team import invitations, service as team
+from domain.team.models import Actor
+from edge.auth import Tenant, bearer_token
+from edge.routes.auth import TokensOut, tokens_out
+from edge.routes.commands import Accepted, IdempotencyKey, accepted
+from edge.schemas import Body, Email, Limit, Name, Password
+
+Role = Literal["owner", "admin", "member", "viewer"]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class InvitationCreate(Body):
+    email: Email
+    role: Role
+
+
+class InvitationOut(msgspec.Struct):
+    id: uuid.UUID
+    email: str
+    role: str
+    status: str
+    invited_by: uuid.UUID | None
+    expires_at: datetime
+    created_at: datetime
+
+
+class InvitationList(msgspec.Struct):
+    items: list[InvitationOut]
+
+
+class AcceptBody(Body):
+    token: Token
+    name: Name | None = None
+    password: Password | None = None
+
+
+class MemberOut(msgspec.Struct):
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    joined_at: datetime
+
+
+class MemberList(msgspec.Struct):
+    items: list[MemberOut]
+
+
+class RoleChange(Body):
+    role: Role
+
+
+class OwnershipTransfer(Body):
+    user_id: uuid.UUID
+
+
+class ActivityOut(msgspec.Struct):
+    id: uuid.UUID
+    action: str
+    actor_user_id: uuid.UUID | None
+    subject_user_id: uuid.UUID | None
+    subject_email: str | None
+    details: dict[str, Any]
+    ip: str | None
+    created_at: datetime
+
+
+class ActivityPage(msgspec.Struct):
+    items: list[ActivityOut]
+    next_cursor: str | None
+
+
+def _actor(request: Request, member) -> Actor:
+    # The socket's peer only: X-Forwarded-For is not trusted here (docs/decisions.md, 26).
+    ip = request.client.host if request.client else None
+    return Actor(member.principal.user_id, member.principal.org_id, member.role, ip)
+
+
+def invitation_out(invitation) -> InvitationOut:
+    return InvitationOut(invitation.id, invitation.email, invitation.role, invitation.status, invitation.invited_by,
+                         invitation.expires_at, invitation.created_at)
+
+
+def member_out(member) -> MemberOut:
+    return MemberOut(member.user_id, member.email, member.name, member.role, member.joined_at)
+
+
+@post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)")
+async def invite(request: Request, tenant: Tenant, data: InvitationCreate,
+                 idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    state = request.app.state
+    async with tenant("team.invite") as (session, member):
+        command = await invitations.invite(session, _actor(request, member), email=data.email, role=data.role,
+                                           rules=state.invitation_rules, limiter=state.rate_limiter,
+                                           idempotency_key=idempotency_key)
+    return accepted(command)
+
+
+@get("/invitations", summary="Pending invitations (never their tokens)")
+async def list_invitations(tenant: Tenant) -> InvitationList:
+    async with tenant("team.read") as (session, member):
+        pending = await invitations.list_pending(session, member.principal.org_id)
+    return InvitationList([invitation_out(i) for i in pending])
+
+
+@delete("/invitations/{invitation_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a pending invitation")
+async def revoke_invitation(request: Request, tenant: Tenant, invitation_id: uuid.UUID) -> None:
+    async with tenant("team.invite") as (session, member):
+        await invitations.revoke(session, _actor(request, member), invitation_id)
+
+
+@get("/members", summary="The organization's members and their roles")
+async def list_members(tenant: Tenant) -> MemberList:
+    async with tenant("team.read") as (session, member):
+        members = await team.list_members(session, member.principal.org_id)
+    return MemberList([member_out(m) for m in members])
+
+
+@patch("/members/{user_id:uuid}", summary="Change a member's role (they are notified)")
+async def change_role(request: Request, tenant: Tenant, user_id: uuid.UUID, data: RoleChange) -> MemberOut:
+    async with tenant("team.change_roles") as (session, member):
+        changed = await team.change_role(session, _actor(request, member), user_id, data.role)
+    return member_out(changed)
+
+
+@delete("/members/{user_id:uuid}", status_code=HTTP_204_NO_CONTENT,
+        summary="Remove a member; their sessions end at once")
+async def remove_member(request: Request, tenant: Tenant, user_id: uuid.UUID) -> None:
+    async with tenant("team.remove") as (session, member):
+        await team.remove_member(session, _actor(request, member), user_id)
+
+
+@post("/ownership", status_code=HTTP_200_OK,
+      summary="Transfer ownership: the member becomes owner, the caller becomes admin")
+async def transfer_ownership(request: Request, tenant: Tenant, data: OwnershipTransfer) -> MemberList:
+    async with tenant("team.transfer_ownership") as (session, member):
+        changed = await team.transfer_ownership(session, _actor(request, member), data.user_id)
+    return MemberList([member_out(m) for m in changed])
+
+
+@get("/activity", summary="The team's activity log, newest first")
+async def activity(tenant: Tenant, cursor: str | None = None, actor: uuid.UUID | None = None,
+                   action: str | None = None, limit: Limit = 50) -> ActivityPage:
+    async with tenant("team.read_activity") as (session, member):
+        page = await team.activity(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
+                                   limit=limit)
+    return ActivityPage([ActivityOut(e.id, e.action, e.actor_user_id, e.subject_user_id, e.subject_email, e.details,
+                                     e.ip, e.created_at) for e in page.items], page.next_cursor)
+
+
+@post("/accept", status_code=HTTP_201_CREATED,
+      summary="Accept an invitation (public; an existing account sends its bearer token)")
+async def accept(request: Request, data: AcceptBody) -> TokensOut:
+    state = request.app.state
+    principal = None
+    if request.headers.get("authorization"):
+        principal = state.accounts.issuer.verify_access(bearer_token(request))
+    async with state.db.transaction() as session:
+        tokens = await invitations.accept(
+            session, state.accounts, token=data.token, name=data.name, password=data.password, principal=principal,
+            ip=request.client.host if request.client else None, app_url=state.invitation_rules.app_url)
+    return tokens_out(tokens)
+
+
+team_router = Router("/v1/team", tags=["team"], route_handlers=[
+    invite, list_invitations, revoke_invitation, list_members, change_role, remove_member, transfer_ownership,
+    activity])
+invitations_router = Router("/v1/invitations", tags=["team"], route_handlers=[accept])

@@ -1,0 +1,11 @@
+"""The `team` queue: issuing invitation tokens and queueing their emails."""
+
+from __future__ import annotations
+
+from domain.team import invitations
+from workers.commands import command_actor
+
+
+@command_actor(invitations.INVITE)
+async def invite(session, command, ctx) -> dict:
+    return await invitations.issue(session, command, app_url=ctx.settings.http.app_url)
