@@ -32,8 +32,13 @@ from domain.models import utcnow
 from domain.notifications import service as notifications
 from domain.ratelimit import RateLimiter
 from domain.team import repository, service
-from domain.team.errors import (AlreadyMember, InvitationInvalid, InvitationNotFound, LoginRequired,
-                                TooManyInvitations)
+from domain.team.errors import (
+    AlreadyMember,
+    InvitationInvalid,
+    InvitationNotFound,
+    LoginRequired,
+    TooManyInvitations,
+)
 from domain.team.models import ACCEPTED, PENDING, REVOKED, Actor, Invitation
 
 INVITE = CommandKind("team.invite", queue="team", actor="team.invite")

@@ -21,7 +21,13 @@ from domain.errors import InvalidInput
 from domain.models import utcnow
 from domain.notifications import service as notifications
 from domain.team import repository
-from domain.team.errors import CannotTargetSelf, LastOwner, MemberNotFound, OwnersOnly, SeatLimitReached
+from domain.team.errors import (
+    CannotTargetSelf,
+    LastOwner,
+    MemberNotFound,
+    OwnersOnly,
+    SeatLimitReached,
+)
 from domain.team.models import ACTIONS, ActivityLog, Actor, TeamMember
 
 OWNER = "owner"
@@ -66,9 +72,10 @@ async def log(session: AsyncSession, actor_id: uuid.UUID | None, org_id: uuid.UU
               details: dict[str, Any] | None = None) -> None:
     """Record one team change in the activity log, in the change's own transaction."""
     assert action in ACTIONS, action
-    await repository.add_activity(session, dict(
-        id=uuid.uuid4(), org_id=org_id, actor_user_id=actor_id, action=action, subject_user_id=subject_user_id,
-        subject_email=subject_email, details=details or {}, ip=ip, created_at=utcnow()))
+    await repository.add_activity(session, {
+        "id": uuid.uuid4(), "org_id": org_id, "actor_user_id": actor_id, "action": action,
+        "subject_user_id": subject_user_id, "subject_email": subject_email, "details": details or {}, "ip": ip,
+        "created_at": utcnow()})
 
 
 async def list_members(session: AsyncSession, org_id: uuid.UUID) -> list[TeamMember]:

@@ -10,7 +10,8 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from domain.team import invitations, service as team
+from domain.team import invitations
+from domain.team import service as team
 from domain.team.models import Actor
 from edge.auth import Tenant, bearer_token
 from edge.routes.auth import TokensOut, tokens_out

@@ -47,3 +47,15 @@ def test_low_bcrypt_cost_only_in_tests(tmp_path):
 def test_password_hashes_use_the_configured_cost():
     from domain.accounts.passwords import hash_password
     assert hash_password("a long enough password", MIN_BCRYPT_ROUNDS).startswith("$2b$12$")
+
+
+def test_team_settings_have_defaults_and_are_validated(tmp_path):
+    team = load({"OBJECTA_HOME": str(tmp_path)}).team
+    assert (team.invitations_per_hour, team.invitation_ttl_hours, team.free_plan_seats) == (20, 168, 5)
+    custom = load({"OBJECTA_HOME": str(tmp_path), "INVITATIONS_PER_HOUR": "3", "INVITATION_TTL_HOURS": "24",
+                   "FREE_PLAN_SEATS": "10"}).team
+    assert (custom.invitations_per_hour, custom.invitation_ttl_hours, custom.free_plan_seats) == (3, 24, 10)
+    with pytest.raises(SettingsError) as refused:
+        load({"OBJECTA_HOME": str(tmp_path), "INVITATIONS_PER_HOUR": "0", "INVITATION_TTL_HOURS": "a week",
+              "FREE_PLAN_SEATS": "-1"})
+    assert len(refused.value.problems) == 3
