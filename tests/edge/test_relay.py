@@ -26,7 +26,7 @@ def relay(start_relay):
     return start_relay("--recheck-interval", "0.5")
 
 
-def receive(connection, timeout: float = 5) -> dict:
+def receive(connection, timeout: float = 15) -> dict:
     return json.loads(connection.recv(timeout=timeout))
 
 
