@@ -66,9 +66,10 @@ class StripePayments:
     def __init__(self, secret_key: str | None, api_base: str | None = None, *, max_network_retries: int = 2,
                  timeout: float = TIMEOUT_SECONDS):
         base = {"api": api_base} if api_base else {}
+        self._http = stripe.HTTPXClient(timeout=timeout)
         self.client = stripe.StripeClient(
             secret_key or STAND_IN_KEY, base_addresses=base, max_network_retries=max_network_retries,
-            http_client=stripe.HTTPXClient(timeout=timeout))
+            http_client=self._http)
 
     # -- customers and payment methods -------------------------------------------------
 
@@ -150,8 +151,7 @@ class StripePayments:
         return True
 
     async def close(self) -> None:
-        http = self.client._requestor._get_http_client()
-        await http.close_async()
+        await self._http.close_async()
 
 
 def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance: int) -> dict[str, Any]:

@@ -13,7 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from datetime import datetime, timezone
+
 from domain.billing import service as billing
+from domain.jobs import Job
+from objecta.broker import BrokerSender, build_broker
 from domain.billing.payments import StripePayments
 from domain.commands.models import Command
 from objecta.migrate import sync_url
@@ -53,7 +57,7 @@ def _outbox(test_env, key) -> list[Path]:
 
 
 def test_subscribing_with_a_good_card_activates_the_plan_and_confirms_by_email(
-        owner, worker, webhook_edge, stand_in, rows, test_env):
+        owner, worker, webhook_edge, stand_in, rows, test_env, settings):
     command = _finished(owner, _subscribe(owner))
     assert command["status"] == "succeeded", command
     assert command["result"]["plan"] == "starter" and command["result"]["status"] == "active"
@@ -73,7 +77,12 @@ def test_subscribing_with_a_good_card_activates_the_plan_and_confirms_by_email(
     assert rows("select stripe_customer_id from billing_customers where org_id = :o", o=owner.org_id) == [
         {"stripe_customer_id": customer["id"]}]
     actions = [e["action"] for e in owner.get("/v1/team/activity").json()["items"]]
-    assert "billing.subscribed" in actions
+    assert "billing.subscribed" in actions and "billing.invoice_paid" in actions
+    # The plan's seats now bound the team: more invitations than the free plan's seats go through.
+    for n in range(settings.team.free_plan_seats + 1):
+        invited = owner.post("/v1/team/invitations", json={"email": f"seat{n}-{uuid.uuid4().hex[:6]}@example.com",
+                                                           "role": "member"})
+        assert invited.status_code == 202, invited.text
     # Subscribing again is refused at once: change the plan instead.
     again = owner.post("/v1/billing/subscription", json={"plan": "pro", "payment_method": "pm_card_visa"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_subscribed"
@@ -189,3 +198,23 @@ def test_updated_before_created_ends_in_stripes_current_state(owner, client, wor
     time.sleep(1.5)  # the older event is handled too, and must not undo it
     subscription = owner.get("/v1/billing/subscription").json()
     assert (subscription["status"], subscription["cancel_at_period_end"]) == ("active", True)
+
+
+def test_the_sweeper_requeues_a_stored_event_nobody_handled(owner, worker, webhook_edge, stand_in, settings, rows):
+    """An event stored whose job was lost (the broker was down after the commit) is handled by the sweeper."""
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+    stand_in.update_subscription(subscription_id, cancel_at_period_end="true")
+    payload = json.loads(event("customer.subscription.updated", {"id": subscription_id}))
+    engine = create_engine(sync_url(settings.database.url))  # the owner: as if the edge stored it, minus the job
+    with engine.begin() as connection:
+        connection.execute(text("insert into stripe_events (id, type, payload, received_at) "
+                                "values (:i, :t, cast(:p as jsonb), now() - interval '1 hour')"),
+                           {"i": payload["id"], "t": payload["type"], "p": json.dumps(payload)})
+    engine.dispose()
+    broker = build_broker(settings)
+    BrokerSender(broker).send(Job("maintenance", "billing.sweep_events", (datetime.now(timezone.utc).isoformat(),)))
+    broker.close()
+    wait_for(lambda: rows("select 1 from stripe_events where id = :i and handled_at is not null", i=payload["id"]),
+             what="the swept event to be handled")
+    assert owner.get("/v1/billing/subscription").json()["cancel_at_period_end"] is True
