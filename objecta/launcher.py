@@ -118,8 +118,11 @@ def sync_billing_catalog(settings: Settings) -> list[str]:
 def _spawn(name: str, where: str, argv: list[str], log_dir) -> Child:
     log = open(log_dir / f"{name}.log", "ab")
     env = {**os.environ, **CHILD_ENV.get(name, {})}
+    # Dramatiq's main process ends at once with the launcher (its worker processes follow it,
+    # objecta.broker.DieWithPool): a graceful stop could wait forever with Redis gone too.
+    death = signal.SIGKILL if name == "worker" else signal.SIGTERM
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, process_group=0,
-                               preexec_fn=die_with_parent, env=env)
+                               preexec_fn=lambda: die_with_parent(death), env=env)
     log.close()
     return Child(name, where, process, argv)
 
