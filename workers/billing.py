@@ -23,6 +23,16 @@ async def subscribe(session, command, ctx) -> dict:
     return await billing.subscribe(session, command, ctx.payments, customer)
 
 
+@command_actor(billing.CANCEL)
+async def cancel(session, command, ctx) -> dict:
+    return await billing.set_cancellation(session, command, ctx.payments)
+
+
+@command_actor(billing.RESUME)
+async def resume(session, command, ctx) -> dict:
+    return await billing.set_cancellation(session, command, ctx.payments)
+
+
 @dramatiq.actor(actor_name=webhooks.HANDLE, queue_name=webhooks.QUEUE, max_retries=8, min_backoff=1_000,
                 max_backoff=300_000)
 async def handle_event(event_id: str) -> None:

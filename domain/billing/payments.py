@@ -111,6 +111,13 @@ class StripePayments:
                                details={"code": "card_declined", "subscription": state.id})
         return state
 
+    async def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
+                                       idempotency_key: str) -> SubscriptionState:
+        """Cancel at the end of the paid period (True), or take that back (False)."""
+        updated = await _call(self.client.v1.subscriptions.update_async(
+            subscription_id, {"cancel_at_period_end": cancel}, {"idempotency_key": idempotency_key}))
+        return subscription_state(updated.to_dict())
+
     async def subscription(self, subscription_id: str) -> SubscriptionState:
         return subscription_state((await _call(self.client.v1.subscriptions.retrieve_async(subscription_id))).to_dict())
 

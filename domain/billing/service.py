@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import pagination
 from domain.accounts import repository as accounts
 from domain.billing import plans, repository
-from domain.billing.errors import AlreadySubscribed, CardDeclined, PaymentRejected, PaymentUnavailable
+from domain.billing.errors import (
+    AlreadySubscribed,
+    CardDeclined,
+    PaymentRejected,
+    PaymentUnavailable,
+    SubscriptionNotFound,
+)
 from domain.billing.models import Invoice, Subscription
 from domain.billing.payments import StripePayments, SubscriptionState
 from domain.commands import service as commands
@@ -30,6 +36,8 @@ from domain.notifications import service as notifications
 from domain.team import service as team
 
 SUBSCRIBE = CommandKind("billing.subscribe", queue="billing", actor="billing.subscribe")
+CANCEL = CommandKind("billing.cancel", queue="billing", actor="billing.cancel")
+RESUME = CommandKind("billing.resume", queue="billing", actor="billing.resume")
 
 
 async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
@@ -50,6 +58,37 @@ async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id
     return await commands.submit(session, SUBSCRIBE, org_id=org_id, user_id=user_id,
                                  payload={"plan": chosen.name, "payment_method": payment_method},
                                  idempotency_key=idempotency_key)
+
+
+async def request_cancel(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, resume: bool = False,
+                         idempotency_key: str | None) -> Command:
+    """Accept cancelling the live subscription at the end of its paid period (or, `resume`, undoing that).
+
+    404 without a live subscription. The plan's limits stay until the period ends; Stripe then
+    ends the subscription and its webhook brings the organization back to the free plan.
+    """
+    current = await repository.current_subscription(session, org_id)
+    if current is None or not current.live:
+        raise SubscriptionNotFound("this organization has no active subscription")
+    return await commands.submit(session, RESUME if resume else CANCEL, org_id=org_id, user_id=user_id,
+                                 payload={"subscription": current.stripe_subscription_id},
+                                 idempotency_key=idempotency_key)
+
+
+async def set_cancellation(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+    """The worker's side of cancel and resume: tell Stripe, record what it says, log it."""
+    cancel = command.kind == CANCEL.name
+    subscription_id = command.payload["subscription"]
+    try:
+        state = await payments.set_cancel_at_period_end(subscription_id, cancel,
+                                                        idempotency_key=f"{command.id}:cancel_at_period_end")
+    except Exception as error:
+        raise _command_error(error) from error
+    await record_subscription(session, command.org_id, state)
+    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+        "subscription": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end})
+    return {"subscription_id": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end,
+            "current_period_end": _moment(state.current_period_end).isoformat() if state.current_period_end else None}
 
 
 async def ensure_customer(session: AsyncSession, payments: StripePayments, command: Command) -> str:

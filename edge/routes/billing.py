@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, delete, get, post
 from litestar.status_codes import HTTP_200_OK
 
 from domain.billing import plans, service as billing, webhooks
@@ -99,6 +99,23 @@ async def subscribe(tenant: Tenant, data: SubscribeBody, idempotency_key: Idempo
     return accepted(command)
 
 
+@delete("/subscription", status_code=202,
+        summary="Cancel at the end of the paid period (a command; the plan's limits stay until then)")
+async def cancel(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async with tenant("billing.manage") as (session, member):
+        command = await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
+                                               idempotency_key=idempotency_key)
+    return accepted(command)
+
+
+@post("/subscription/resume", status_code=202, summary="Take back a cancellation before the period ends (a command)")
+async def resume(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async with tenant("billing.manage") as (session, member):
+        command = await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
+                                               resume=True, idempotency_key=idempotency_key)
+    return accepted(command)
+
+
 @get("/subscription", summary="The organization's plan and subscription")
 async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
     async with tenant("billing.read") as (session, member):
@@ -135,5 +152,5 @@ async def stripe_webhook(request: Request) -> WebhookReceived:
 
 
 billing_router = Router("/v1/billing", tags=["billing"], route_handlers=[
-    list_plans, subscribe, get_subscription, list_invoices])
+    list_plans, subscribe, cancel, resume, get_subscription, list_invoices])
 webhooks_router = Router("/v1/webhooks", tags=["webhooks"], route_handlers=[stripe_webhook])

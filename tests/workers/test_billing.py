@@ -218,3 +218,24 @@ def test_the_sweeper_requeues_a_stored_event_nobody_handled(owner, worker, webho
     wait_for(lambda: rows("select 1 from stripe_events where id = :i and handled_at is not null", i=payload["id"]),
              what="the swept event to be handled")
     assert owner.get("/v1/billing/subscription").json()["cancel_at_period_end"] is True
+
+
+def test_cancel_at_period_end_then_take_it_back(owner, worker, webhook_edge, stand_in):
+    assert owner.delete("/v1/billing/subscription").status_code == 404  # nothing to cancel yet
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+
+    response = owner.delete("/v1/billing/subscription")
+    assert response.status_code == 202, response.text
+    command = _finished(owner, response.json()["command_id"])
+    assert command["status"] == "succeeded" and command["result"]["cancel_at_period_end"] is True, command
+    body = owner.get("/v1/billing/subscription").json()
+    # Paid until the period ends: the plan and its limits stay.
+    assert (body["plan"], body["status"], body["cancel_at_period_end"]) == ("starter", "active", True)
+    assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["cancel_at_period_end"] is True
+
+    response = owner.post("/v1/billing/subscription/resume")
+    assert response.status_code == 202
+    assert _finished(owner, response.json()["command_id"])["status"] == "succeeded"
+    assert owner.get("/v1/billing/subscription").json()["cancel_at_period_end"] is False
+    assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["cancel_at_period_end"] is False
