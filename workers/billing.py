@@ -33,6 +33,11 @@ async def resume(session, command, ctx) -> dict:
     return await billing.set_cancellation(session, command, ctx.payments)
 
 
+@command_actor(billing.CHANGE_PLAN)
+async def change_plan(session, command, ctx) -> dict:
+    return await billing.change_plan(session, command, ctx.payments)
+
+
 @dramatiq.actor(actor_name=webhooks.HANDLE, queue_name=webhooks.QUEUE, max_retries=8, min_backoff=1_000,
                 max_backoff=300_000)
 async def handle_event(event_id: str) -> None:

@@ -49,3 +49,13 @@ class PaymentUnavailable(PaymentError):
 
     status_code = 503
     code = "payment_unavailable"
+
+
+class PlanUnchanged(Conflict, BillingError):
+    code = "plan_unchanged"
+
+
+class DowngradeNotAvailable(InvalidInput, BillingError):
+    """Downgrades take effect at the end of the paid period; that is not built yet."""
+
+    code = "downgrade_not_available"

@@ -41,6 +41,7 @@ class SubscriptionState:
     current_period_end: int | None  # unix seconds
     cancel_at_period_end: bool
     org_id: str | None  # from our metadata
+    item_id: str | None = None  # the one subscription item (its plan is what we bill)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,17 @@ class StripePayments:
         """Cancel at the end of the paid period (True), or take that back (False)."""
         updated = await _call(self.client.v1.subscriptions.update_async(
             subscription_id, {"cancel_at_period_end": cancel}, {"idempotency_key": idempotency_key}))
+        return subscription_state(updated.to_dict())
+
+    async def change_plan(self, subscription_id: str, plan: Plan, *, idempotency_key: str) -> SubscriptionState:
+        """Move the subscription's item to `plan` now; Stripe prorates the rest of the period
+        (its default, `create_prorations`: the difference is on the next invoice)."""
+        current = await self.subscription(subscription_id)
+        item: dict[str, Any] = {"plan": plan.stripe_plan}
+        if current.item_id:
+            item["id"] = current.item_id
+        updated = await _call(self.client.v1.subscriptions.update_async(
+            subscription_id, {"items": [item]}, {"idempotency_key": idempotency_key}))
         return subscription_state(updated.to_dict())
 
     async def subscription(self, subscription_id: str) -> SubscriptionState:
@@ -213,7 +225,7 @@ def subscription_state(raw: dict[str, Any]) -> SubscriptionState:
         stripe_plan=plan.get("id") if isinstance(plan, dict) else plan,
         quantity=int(item.get("quantity") or raw.get("quantity") or 1), current_period_end=period_end,
         cancel_at_period_end=bool(raw.get("cancel_at_period_end")),
-        org_id=(raw.get("metadata") or {}).get("org_id"))
+        org_id=(raw.get("metadata") or {}).get("org_id"), item_id=item.get("id"))
 
 
 def invoice_state(raw: dict[str, Any]) -> InvoiceState:

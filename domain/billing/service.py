@@ -22,7 +22,9 @@ from domain.billing import plans, repository
 from domain.billing.errors import (
     AlreadySubscribed,
     CardDeclined,
+    DowngradeNotAvailable,
     PaymentRejected,
+    PlanUnchanged,
     PaymentUnavailable,
     SubscriptionNotFound,
 )
@@ -38,6 +40,7 @@ from domain.team import service as team
 SUBSCRIBE = CommandKind("billing.subscribe", queue="billing", actor="billing.subscribe")
 CANCEL = CommandKind("billing.cancel", queue="billing", actor="billing.cancel")
 RESUME = CommandKind("billing.resume", queue="billing", actor="billing.resume")
+CHANGE_PLAN = CommandKind("billing.change_plan", queue="billing", actor="billing.change_plan")
 
 
 async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
@@ -89,6 +92,42 @@ async def set_cancellation(session: AsyncSession, command: Command, payments: St
         "subscription": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end})
     return {"subscription_id": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end,
             "current_period_end": _moment(state.current_period_end).isoformat() if state.current_period_end else None}
+
+
+async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
+                              idempotency_key: str | None) -> Command:
+    """Accept an upgrade of the live subscription, effective now and prorated by Stripe.
+
+    404 without a live subscription, 409 for the current plan, 422 for a cheaper plan
+    (downgrades wait for the end of the period, which is not built yet: docs/billing.md).
+    """
+    chosen = plans.paid_plan(plan)
+    current = await repository.current_subscription(session, org_id)
+    if current is None or not current.live:
+        raise SubscriptionNotFound("this organization has no active subscription; subscribe first")
+    if current.plan == chosen.name:
+        raise PlanUnchanged(f"this organization is already on the {chosen.name} plan")
+    if current.plan in plans.PLANS and chosen.price < plans.PLANS[current.plan].price:
+        raise DowngradeNotAvailable(f"moving to the cheaper {chosen.name} plan is not available yet; "
+                                    "cancel at the end of the period and subscribe again",
+                                    details={"field": "plan", "current": current.plan})
+    return await commands.submit(session, CHANGE_PLAN, org_id=org_id, user_id=user_id,
+                                 payload={"subscription": current.stripe_subscription_id, "plan": chosen.name},
+                                 idempotency_key=idempotency_key)
+
+
+async def change_plan(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+    """The worker's side of an upgrade: move the subscription at Stripe, record it, log it."""
+    chosen = plans.paid_plan(command.payload["plan"])
+    try:
+        state = await payments.change_plan(command.payload["subscription"], chosen,
+                                           idempotency_key=f"{command.id}:change_plan")
+    except Exception as error:
+        raise _command_error(error) from error
+    await record_subscription(session, command.org_id, state)
+    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+        "subscription": state.id, "status": state.status, "plan": chosen.name})
+    return _result(state.id, chosen.name, state.status)
 
 
 async def ensure_customer(session: AsyncSession, payments: StripePayments, command: Command) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, post
+from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_200_OK
 
 from domain.billing import plans, service as billing, webhooks
@@ -99,6 +99,18 @@ async def subscribe(tenant: Tenant, data: SubscribeBody, idempotency_key: Idempo
     return accepted(command)
 
 
+class PlanChange(Body):
+    plan: PlanName
+
+
+@patch("/subscription", status_code=202, summary="Upgrade now, prorated (a command); downgrades are refused for now")
+async def change_plan(tenant: Tenant, data: PlanChange, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async with tenant("billing.manage") as (session, member):
+        command = await billing.request_plan_change(session, member.principal.org_id, member.principal.user_id,
+                                                    plan=data.plan, idempotency_key=idempotency_key)
+    return accepted(command)
+
+
 @delete("/subscription", status_code=202,
         summary="Cancel at the end of the paid period (a command; the plan's limits stay until then)")
 async def cancel(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
@@ -152,5 +164,5 @@ async def stripe_webhook(request: Request) -> WebhookReceived:
 
 
 billing_router = Router("/v1/billing", tags=["billing"], route_handlers=[
-    list_plans, subscribe, cancel, resume, get_subscription, list_invoices])
+    list_plans, subscribe, change_plan, cancel, resume, get_subscription, list_invoices])
 webhooks_router = Router("/v1/webhooks", tags=["webhooks"], route_handlers=[stripe_webhook])

@@ -239,3 +239,24 @@ def test_cancel_at_period_end_then_take_it_back(owner, worker, webhook_edge, sta
     assert _finished(owner, response.json()["command_id"])["status"] == "succeeded"
     assert owner.get("/v1/billing/subscription").json()["cancel_at_period_end"] is False
     assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["cancel_at_period_end"] is False
+
+
+def test_upgrading_moves_the_plan_now_and_downgrading_is_refused(owner, worker, webhook_edge, stand_in):
+    assert owner.patch("/v1/billing/subscription", json={"plan": "pro"}).status_code == 404  # not subscribed
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+
+    response = owner.patch("/v1/billing/subscription", json={"plan": "pro"})
+    assert response.status_code == 202, response.text
+    command = _finished(owner, response.json()["command_id"])
+    assert command["status"] == "succeeded" and command["result"]["plan"] == "pro", command
+    body = owner.get("/v1/billing/subscription").json()
+    assert (body["plan"], body["status"], body["seats"], body["stripe_subscription_id"]) == (
+        "pro", "active", 25, subscription_id)
+    [item] = stand_in.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"]
+    assert item["plan"]["id"] == "objecta_pro_monthly"
+
+    same = owner.patch("/v1/billing/subscription", json={"plan": "pro"})
+    assert same.status_code == 409 and same.json()["error"]["code"] == "plan_unchanged"
+    down = owner.patch("/v1/billing/subscription", json={"plan": "starter"})
+    assert down.status_code == 422 and down.json()["error"]["code"] == "downgrade_not_available"
