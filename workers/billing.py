@@ -43,6 +43,12 @@ async def change_plan(session, command, ctx) -> dict:
 async def handle_event(event_id: str) -> None:
     """Act on one stored Stripe event (idempotent: a handled event is skipped)."""
     ctx = context()
-    async with ctx.db.transaction(system=True) as session:
-        outcome = await webhooks.handle(session, ctx.payments, event_id, app_url=ctx.settings.http.app_url)
+    try:
+        async with ctx.db.transaction(system=True) as session:
+            outcome = await webhooks.handle(session, ctx.payments, event_id, app_url=ctx.settings.http.app_url)
+    except Exception as error:
+        # Transient (Stripe or the database): Dramatiq retries with backoff, the sweeper after that.
+        async with ctx.db.transaction(system=True) as session:
+            await webhooks.note_failure(session, event_id, f"{type(error).__name__}: {error}")
+        raise
     log.info("stripe event %s: %s", event_id, outcome)

@@ -91,8 +91,10 @@ async def note_event_error(session: AsyncSession, event_id: str, error: str) -> 
                           .values(attempts=StripeEvent.attempts + 1, error=error[:2000]))
 
 
-async def unhandled_events(session: AsyncSession, received_before: datetime, limit: int) -> list[str]:
-    query = (select(StripeEvent.id).where(StripeEvent.handled_at.is_(None), StripeEvent.received_at < received_before)
+async def unhandled_events(session: AsyncSession, received_before: datetime, limit: int, *,
+                           max_attempts: int) -> list[str]:
+    query = (select(StripeEvent.id).where(StripeEvent.handled_at.is_(None), StripeEvent.received_at < received_before,
+                                          StripeEvent.attempts < max_attempts)
              .order_by(StripeEvent.received_at).limit(limit))
     return list((await session.execute(query)).scalars())
 

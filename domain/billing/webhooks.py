@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import jobs
 from domain.accounts import repository as accounts
 from domain.billing import plans, repository
+from domain.billing.errors import PaymentRejected
 from domain.billing.payments import InvoiceState, StripePayments
 from domain.billing.service import record_subscription
 from domain.mail import service as mail
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 QUEUE = "billing"
 HANDLE = "billing.handle_event"
+MAX_ATTEMPTS = 30  # failed handlings of one event before the sweeper stops re-queueing it
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
                        "customer.subscription.deleted")
 # Stripe sends finalized/paid/payment_succeeded/payment_failed; the stand-in sends created,
@@ -57,14 +59,20 @@ async def handle(session: AsyncSession, payments: StripePayments, event_id: str,
     if event.handled_at is not None:
         return "already handled"
     obj = (event.payload.get("data") or {}).get("object") or {}
-    if event.type in SUBSCRIPTION_EVENTS:
-        outcome = await _subscription_changed(session, payments, obj["id"])
-    elif event.type in INVOICE_EVENTS:
-        outcome = await _invoice_changed(session, payments, obj["id"], event.type, app_url=app_url)
-    else:
-        outcome = "ignored"
+    error = None
+    try:
+        if event.type in SUBSCRIPTION_EVENTS:
+            outcome = await _subscription_changed(session, payments, obj["id"])
+        elif event.type in INVOICE_EVENTS:
+            outcome = await _invoice_changed(session, payments, obj["id"], event.type, app_url=app_url)
+        else:
+            outcome = "ignored"
+    except PaymentRejected as refused:
+        # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
+        # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
+        outcome = error = f"not handled: {refused.message}"
     event.handled_at = utcnow()
-    event.error = None
+    event.error = error
     await session.flush()
     return outcome
 
@@ -153,9 +161,17 @@ def _moment(seconds: int | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, timezone.utc) if seconds else None
 
 
+async def note_failure(session: AsyncSession, event_id: str, error: str) -> None:
+    """Count a failed attempt at an event, with its reason (system scope)."""
+    await repository.note_event_error(session, event_id, error)
+
+
 async def resend_unhandled(session: AsyncSession, *, older_than: int, limit: int = 500) -> int:
-    """The sweeper: queue again events stored but not handled (a lost enqueue, a handler that gave up)."""
-    stale = await repository.unhandled_events(session, utcnow() - timedelta(seconds=older_than), limit)
+    """The sweeper: queue again events stored but not handled (a lost enqueue, a handler that gave up).
+
+    An event that failed MAX_ATTEMPTS times is left for an operator (its `error` says why)."""
+    stale = await repository.unhandled_events(session, utcnow() - timedelta(seconds=older_than), limit,
+                                              max_attempts=MAX_ATTEMPTS)
     for event_id in stale:
         jobs.enqueue(session, QUEUE, HANDLE, event_id)
     return len(stale)

@@ -260,3 +260,13 @@ def test_upgrading_moves_the_plan_now_and_downgrading_is_refused(owner, worker, 
     assert same.status_code == 409 and same.json()["error"]["code"] == "plan_unchanged"
     down = owner.patch("/v1/billing/subscription", json={"plan": "starter"})
     assert down.status_code == 422 and down.json()["error"]["code"] == "downgrade_not_available"
+
+
+def test_an_event_about_an_object_stripe_does_not_know_is_closed_with_the_reason(client, worker, settings, rows):
+    payload = event("customer.subscription.updated", {"id": "sub_unknown_to_stripe"})
+    answer = client.post("/v1/webhooks/stripe", content=payload,
+                         headers={"Stripe-Signature": sign(payload, settings.billing.webhook_secret)})
+    assert answer.status_code == 200
+    [row] = wait_for(lambda: rows("select error from stripe_events where id = :i and handled_at is not null",
+                                  i=json.loads(payload)["id"]), what="the event to be closed")
+    assert "404" in row["error"]  # not retried for ever: handled, with Stripe's answer kept
