@@ -11,6 +11,7 @@ from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_200_OK
 
 from domain.billing import plans, service as billing, webhooks
+from domain.billing import entitlements
 from domain.billing.entitlements import current_plan
 from domain.billing.payments import verify_webhook
 from edge.auth import Tenant
@@ -141,6 +142,28 @@ async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
                            subscription.cancel_at_period_end)
 
 
+class Measure(msgspec.Struct):
+    used: int
+    limit: int | None  # None: unlimited
+
+
+class UsageOut(msgspec.Struct):
+    plan: str
+    period_start: datetime
+    seats: Measure
+    agents: Measure
+    messages: Measure  # this calendar month (UTC)
+
+
+@get("/usage", summary="Seats, agents and this month's messages against the plan's limits")
+async def get_usage(request: Request, tenant: Tenant) -> UsageOut:
+    async with tenant("billing.read") as (session, member):
+        used = await entitlements.usage(session, member.principal.org_id, free_plan_seats=_free_seats(request))
+    return UsageOut(used.plan.name, used.period_start, Measure(used.seats_used, used.seats_limit),
+                    Measure(used.agents_used, used.plan.agent_limit),
+                    Measure(used.messages_used, used.plan.monthly_messages))
+
+
 @get("/invoices", summary="The organization's invoices, newest first")
 async def list_invoices(tenant: Tenant, cursor: str | None = None, limit: Limit = 50) -> InvoicePage:
     async with tenant("billing.read") as (session, member):
@@ -164,5 +187,5 @@ async def stripe_webhook(request: Request) -> WebhookReceived:
 
 
 billing_router = Router("/v1/billing", tags=["billing"], route_handlers=[
-    list_plans, subscribe, change_plan, cancel, resume, get_subscription, list_invoices])
+    list_plans, subscribe, change_plan, cancel, resume, get_subscription, get_usage, list_invoices])
 webhooks_router = Router("/v1/webhooks", tags=["webhooks"], route_handlers=[stripe_webhook])

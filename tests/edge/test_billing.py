@@ -90,3 +90,18 @@ def test_a_signed_event_is_stored_once_and_acknowledged(client, settings, stored
     assert (first.status_code, second.status_code) == (200, 200)
     assert (first.json()["duplicate"], second.json()["duplicate"]) == (False, True)
     assert stored(json.loads(payload)["id"]) == 1
+
+
+def test_usage_counts_what_the_plan_limits(owner, settings):
+    agent = owner.post("/v1/agents", json={"name": "bot", "model": "gpt-4o"}).json()
+    conversation = owner.post(f"/v1/agents/{agent['id']}/conversations", json={}).json()
+    for text_ in ("hello", "again"):
+        assert owner.post(f"/v1/agents/{agent['id']}/conversations/{conversation['id']}/messages",
+                          json={"content": text_}).status_code == 201
+    assert owner.post("/v1/team/invitations", json={"email": "usage-invitee@example.com",
+                                                    "role": "member"}).status_code == 202
+    usage = owner.get("/v1/billing/usage").json()
+    assert usage["plan"] == "free"
+    assert usage["seats"] == {"used": 2, "limit": settings.team.free_plan_seats}
+    assert usage["agents"] == {"used": 1, "limit": 1}
+    assert usage["messages"] == {"used": 2, "limit": 1000}
