@@ -26,6 +26,7 @@ from edge.auth import Tenant, provide_tenant
 from edge.errors import HANDLERS
 from edge.routes.agents import agents_router
 from edge.routes.auth import auth_router, me_router
+from edge.routes.billing import billing_router, webhooks_router
 from edge.routes.commands import commands_router
 from edge.routes.notifications import notifications_router
 from edge.routes.team import invitations_router, team_router
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar):
         broker = build_broker(settings)
         jobs.use(BrokerSender(broker))
+        app.state.settings = settings
         app.state.db = Database(settings.database.app_url, settings.database.pool_size)
         app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
         app.state.publisher = RedisPublisher(app.state.redis)
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
-                        notifications_router, team_router, invitations_router],
+                        notifications_router, team_router, invitations_router, billing_router, webhooks_router],
         dependencies={"tenant": Provide(provide_tenant), "publisher": Provide(provide_publisher, sync_to_thread=False)},
         signature_namespace={"Tenant": Tenant, "Publisher": Publisher},
         exception_handlers=HANDLERS,

@@ -8,6 +8,9 @@ is declared, and the edge keeps its own instance for sending.
 
 from __future__ import annotations
 
+import os
+import signal
+
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
@@ -15,6 +18,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage
 from periodiq import PeriodiqMiddleware
 
 from domain.jobs import Job
+from objecta.embedded import die_with_parent
 from objecta.settings import Settings
 
 # A tick that waited this long in the queue is dropped by periodiq; jobs that
@@ -32,7 +36,24 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware(skip_delay=SCHEDULE_SKIP_DELAY))
+    broker.add_middleware(DieWithPool())
     return broker
+
+
+class DieWithPool(dramatiq.Middleware):
+    """A worker process ends when its pool's main process does.
+
+    Dramatiq's worker processes outlive a main process killed outright (SIGKILL,
+    OOM) and keep consuming beside its replacement; and a main process told to
+    stop while Redis is gone too can wait forever for a worker stuck in its
+    graceful shutdown. The kernel's parent-death signal settles both; the
+    broker redelivers whatever was in flight.
+    """
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        die_with_parent(signal.SIGKILL)
+        if os.getppid() == 1:  # the main process died before we asked
+            os._exit(1)
 
 
 class BrokerSender:

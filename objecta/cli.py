@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="run the whole stack on this machine (embedded Postgres/Valkey by default)")
     commands.add_parser("migrate", help="create the application role if missing and upgrade the schema")
+    billing = commands.add_parser("billing", help="billing operations")
+    billing_commands = billing.add_subparsers(dest="billing_command", required=True)
+    billing_commands.add_parser("sync-catalog", help="create the plans catalog at Stripe (idempotent)")
     args = parser.parse_args(argv)
 
     try:
@@ -32,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         from objecta.migrate import migrate
         migrate(settings)
         print("objecta: schema is up to date")
+        return 0
+    if args.command == "billing" and args.billing_command == "sync-catalog":
+        if settings.billing.uses_stand_in and settings.billing.api_base is None:
+            print("objecta: set STRIPE_SECRET_KEY (or STRIPE_API_BASE for a running stand-in); "
+                  "`objecta up` syncs the stand-in itself", file=sys.stderr)
+            return 2
+        from objecta.launcher import sync_billing_catalog
+        created = sync_billing_catalog(settings)
+        print(f"objecta: plans catalog in sync (created: {', '.join(created) or 'nothing'})")
         return 0
     return 1
 

@@ -17,7 +17,10 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,3 +200,35 @@ def start_valkey(data_dir: Path, port: int, timeout: float = 30) -> EmbeddedServ
         process_group=0)
     wait_for_port(port, process, timeout, "embedded Valkey", log)
     return EmbeddedServer("valkey", f"redis://127.0.0.1:{port}/0", process, signal.SIGTERM)
+
+
+def start_localstripe(port: int, timeout: float = 30, log: Path | None = None) -> EmbeddedServer:
+    """Start the Stripe stand-in (`localstripe`, GPL-3: a separate process, never imported) on `port`.
+
+    `--from-scratch`: its state lives in memory (it also dumps a pickle to
+    /tmp/localstripe.pickle after each write, shared by every instance on the
+    machine, so loading it back could mix another run's objects in).
+    """
+    executable = Path(sys.executable).parent / "localstripe"
+    if not executable.exists():  # pragma: no cover - depends on the install
+        raise EmbeddedError(
+            "STRIPE_SECRET_KEY is not set and the Stripe stand-in (localstripe) is not installed; "
+            "install the 'local' extra (pip install 'objecta[local]') or set STRIPE_SECRET_KEY")
+    if not port_is_free(port):
+        raise EmbeddedError(f"port {port} for the Stripe stand-in is taken; set EMBEDDED_STRIPE_PORT")
+    output = open(log, "ab") if log else subprocess.DEVNULL
+    process = subprocess.Popen([str(executable), "--port", str(port), "--from-scratch"], stdout=output,
+                               stderr=subprocess.STDOUT, preexec_fn=die_with_parent, process_group=0)
+    if log:
+        output.close()
+    wait_for_port(port, process, timeout, "Stripe stand-in (localstripe)", log)
+    return EmbeddedServer("stripe", f"http://127.0.0.1:{port}", process, signal.SIGTERM)
+
+
+def register_stripe_webhook(api_base: str, url: str, secret: str, name: str = "objecta") -> None:
+    """Point the stand-in's webhooks at `url`, signed with `secret` (its `/_config/webhooks/<name>`)."""
+    body = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+    request = urllib.request.Request(f"{api_base}/_config/webhooks/{name}", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 200:  # pragma: no cover - the stand-in answers 200 or raises
+            raise EmbeddedError(f"the Stripe stand-in refused the webhook: {response.status}")

@@ -79,22 +79,50 @@ def backing_services(settings: Settings):
             valkey = embedded.start_valkey(settings.home / "valkey", settings.redis.embedded_port)
             started.append(valkey)
             env["REDIS_URL"] = valkey.url
+        if settings.billing.uses_stand_in and settings.billing.api_base is None:
+            stand_in = embedded.start_localstripe(settings.billing.embedded_port,
+                                                  log=_log_dir(settings) / "localstripe.log")
+            started.append(stand_in)
+            env["STRIPE_API_BASE"] = stand_in.url
         if env:
             # Children inherit these, so every process agrees on where the data is.
             os.environ.update(env)
             os.environ["OBJECTA_HOME"] = str(settings.home)
             settings = settings_module.load()
+        if settings.billing.uses_stand_in:
+            webhook = f"http://{settings.http.host}:{settings.http.edge_port}/v1/webhooks/stripe"
+            embedded.register_stripe_webhook(settings.billing.api_base, webhook, settings.billing.webhook_secret)
+            print(f"objecta: STRIPE_SECRET_KEY is not set: using the local Stripe stand-in (localstripe) at "
+                  f"{settings.billing.api_base}, webhooks to {webhook}", flush=True)
         yield settings, started
     finally:
         for server in reversed(started):
             server.stop()
 
 
+def _log_dir(settings: Settings) -> Path:
+    folder = settings.home / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sync_billing_catalog(settings: Settings) -> list[str]:
+    """Create the plans catalog at Stripe or the stand-in (idempotent); the plans created."""
+    import asyncio
+
+    from domain.billing.catalog import sync_with
+
+    return asyncio.run(sync_with(settings.billing.stripe_secret_key, settings.billing.api_base))
+
+
 def _spawn(name: str, where: str, argv: list[str], log_dir) -> Child:
     log = open(log_dir / f"{name}.log", "ab")
     env = {**os.environ, **CHILD_ENV.get(name, {})}
+    # Dramatiq's main process ends at once with the launcher (its worker processes follow it,
+    # objecta.broker.DieWithPool): a graceful stop could wait forever with Redis gone too.
+    death = signal.SIGKILL if name == "worker" else signal.SIGTERM
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, process_group=0,
-                               preexec_fn=die_with_parent, env=env)
+                               preexec_fn=lambda: die_with_parent(death), env=env)
     log.close()
     return Child(name, where, process, argv)
 
@@ -168,8 +196,10 @@ def up(settings: Settings) -> int:
         with backing_services(settings) as (settings, servers):
             try:
                 migrate(settings)
-                log_dir = settings.home / "logs"
-                log_dir.mkdir(parents=True, exist_ok=True)
+                if not settings.is_production:
+                    # Development: the catalog is always there; production runs `objecta billing sync-catalog`.
+                    sync_billing_catalog(settings)
+                log_dir = _log_dir(settings)
                 for name, where, argv in application_processes(settings):
                     children.append(_spawn(name, where, argv, log_dir))
                 _wait_http(f"http://{settings.http.host}:{settings.http.edge_port}/readyz", children[0])

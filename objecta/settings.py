@@ -92,6 +92,21 @@ class TeamSettings:
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    # None: no real Stripe account; the local stand-in (localstripe) serves the API at `api_base`,
+    # started by `objecta up` or the tests when `api_base` is not given either.
+    stripe_secret_key: str | None
+    api_base: str | None  # overrides Stripe's https://api.stripe.com (the stand-in, a proxy)
+    webhook_secret: str  # signs POST /v1/webhooks/stripe
+    webhook_tolerance: int  # seconds a signed webhook stays acceptable (replay window)
+    embedded_port: int  # where `objecta up` runs the stand-in when neither key nor base is set
+
+    @property
+    def uses_stand_in(self) -> bool:
+        return self.stripe_secret_key is None
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     host: str
     edge_port: int
@@ -112,6 +127,7 @@ class Settings:
     auth: AuthSettings
     http: HttpSettings
     team: TeamSettings
+    billing: BillingSettings
     sentry_dsn: str | None
     log_level: str
 
@@ -260,6 +276,19 @@ def load(environ: dict | None = None) -> Settings:
         invitations_per_hour=_int(env, "INVITATIONS_PER_HOUR", 20, problems, minimum=1),
         invitation_ttl_hours=_int(env, "INVITATION_TTL_HOURS", 168, problems, minimum=1),
         free_plan_seats=_int(env, "FREE_PLAN_SEATS", 5, problems, minimum=1))
+    stripe_key = env.get("STRIPE_SECRET_KEY") or None
+    stripe_base = (env.get("STRIPE_API_BASE") or "").rstrip("/") or None
+    webhook_secret = env.get("STRIPE_WEBHOOK_SECRET") or None
+    if stripe_base and not stripe_base.startswith(("http://", "https://")):
+        problems.append(f"STRIPE_API_BASE must be an http(s) URL; got {stripe_base!r}")
+    if stripe_key and not stripe_key.startswith(("sk_", "rk_")):
+        problems.append("STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_... or rk_...)")
+    if production:
+        for name, value in (("STRIPE_SECRET_KEY", stripe_key), ("STRIPE_WEBHOOK_SECRET", webhook_secret)):
+            if not value:
+                problems.append(f"{name} is required when OBJECTA_ENV=production")
+    webhook_tolerance = _int(env, "STRIPE_WEBHOOK_TOLERANCE", 300, problems, minimum=1)
+    stripe_port = _int(env, "EMBEDDED_STRIPE_PORT", 58420, problems, minimum=1)
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
@@ -269,6 +298,10 @@ def load(environ: dict | None = None) -> Settings:
 
     if not jwt_secret:
         jwt_secret = _secret_file(home, "jwt_secret")
+    if not webhook_secret:
+        webhook_secret = "whsec_" + _secret_file(home, "stripe_webhook_secret")
+    billing = BillingSettings(stripe_secret_key=stripe_key, api_base=stripe_base, webhook_secret=webhook_secret,
+                              webhook_tolerance=webhook_tolerance, embedded_port=stripe_port)
     if db_url and not app_db_url:
         # Development and test: derive the application role's URL from the
         # owner's, with a password generated once under OBJECTA_HOME.
@@ -280,7 +313,7 @@ def load(environ: dict | None = None) -> Settings:
         broker=broker, commands=commands, mail=mail,
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
-        http=http, team=team, sentry_dsn=sentry_dsn, log_level=log_level,
+        http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
     )
 
 

@@ -13,6 +13,8 @@ TABLE = (
     # Re-send commands whose enqueue was lost between commit and broker, or
     # whose worker and message both vanished (workers/maintenance.py).
     Entry("commands.sweep", "* * * * *", queue="maintenance"),
+    # Re-queue Stripe webhook events stored but never handled (workers/maintenance.py).
+    Entry("billing.sweep_events", "* * * * *", queue="maintenance"),
     # Yesterday's analytics rolled up at 2 AM; catches up on missed nights for
     # a week. The actor is a placeholder until the analytics capability lands
     # (workers/aggregation.py).

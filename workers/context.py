@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from domain import jobs
 from domain.agents.runtime import AgentRuntime, LocalRuntime
+from domain.billing.payments import StripePayments
 from domain.db import Database
 from domain.realtime import RedisPublisher
 from objecta.broker import BrokerSender
@@ -25,6 +26,7 @@ class WorkerContext:
     db: Database
     publisher: RedisPublisher
     runtime: AgentRuntime
+    payments: StripePayments
 
 
 _context: WorkerContext | None = None
@@ -39,5 +41,7 @@ def context() -> WorkerContext:
         redis = aioredis.from_url(settings.redis.url, decode_responses=True)
         _context = WorkerContext(settings=settings, db=Database(settings.database.app_url,
                                                                 settings.database.pool_size),
-                                 publisher=RedisPublisher(redis), runtime=LocalRuntime())
+                                 publisher=RedisPublisher(redis), runtime=LocalRuntime(),
+                                 payments=StripePayments(settings.billing.stripe_secret_key,
+                                                         settings.billing.api_base))
     return _context

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 import schedules  # noqa: F401  (the schedule ticks run on this queue)
+from domain.billing import webhooks
 from domain.commands import service as commands
 from workers.context import WorkerContext
 from workers.scheduled import scheduled_actor
@@ -22,3 +23,16 @@ async def sweep(ctx: WorkerContext, period: datetime) -> None:
                                              running_for=limits.sweep_running_after)
     if resent:
         log.warning("sweeper re-sent %d stale command(s)", resent)
+
+
+# Events stored this long ago and still unhandled lost their job (or exhausted its retries).
+UNHANDLED_EVENT_AFTER = 120
+
+
+@scheduled_actor("billing.sweep_events", queue="maintenance", max_retries=0)
+async def sweep_events(ctx: WorkerContext, period: datetime) -> None:
+    """Re-queue Stripe events stored but never handled (a system-scoped transaction)."""
+    async with ctx.db.transaction(system=True) as session:
+        resent = await webhooks.resend_unhandled(session, older_than=UNHANDLED_EVENT_AFTER)
+    if resent:
+        log.warning("sweeper re-queued %d unhandled Stripe event(s)", resent)

@@ -5,8 +5,9 @@ planner (they match the indexes), not for safety."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
@@ -49,3 +50,12 @@ async def list_messages(session: AsyncSession, org_id: uuid.UUID, conversation_i
     query = select(Message).where(Message.org_id == org_id, Message.conversation_id == conversation_id)
     query = pagination.oldest_first(query, Message, cursor, limit)
     return pagination.page(list((await session.execute(query)).scalars()), limit)
+
+
+async def count_agents(session: AsyncSession, org_id: uuid.UUID) -> int:
+    return (await session.execute(select(func.count()).select_from(Agent).where(Agent.org_id == org_id))).scalar_one()
+
+
+async def count_messages_since(session: AsyncSession, org_id: uuid.UUID, since: datetime) -> int:
+    query = select(func.count()).select_from(Message).where(Message.org_id == org_id, Message.created_at >= since)
+    return (await session.execute(query)).scalar_one()

@@ -15,7 +15,9 @@ PENDING, ACCEPTED, REVOKED = "pending", "accepted", "revoked"
 
 # Every action the activity log records.
 ACTIONS = ("invitation.sent", "invitation.revoked", "invitation.accepted", "member.role_changed",
-           "member.removed", "ownership.transferred")
+           "member.removed", "ownership.transferred",
+           # Billing writes here too: the log is the organization's, not only the team's.
+           "billing.subscribed", "billing.subscription_changed", "billing.payment_failed", "billing.invoice_paid")
 
 
 class Invitation(Identified, Timestamped, Base):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import pagination
 from domain.accounts import repository as accounts
 from domain.accounts.permissions import ROLES, allows
+from domain.billing import entitlements
 from domain.errors import InvalidInput
 from domain.models import utcnow
 from domain.notifications import service as notifications
@@ -35,9 +36,8 @@ MANAGE_OWNERS = "team.manage_owners"
 
 
 async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seats: int) -> int:
-    """How many seats the organization's plan has. Asks billing; until billing
-    exists every organization is on the free plan."""
-    return free_plan_seats
+    """How many seats the organization's plan has: billing's answer (FREE_PLAN_SEATS on the free plan)."""
+    return await entitlements.seat_limit(session, org_id, free_plan_seats=free_plan_seats)
 
 
 async def check_seat_available(session: AsyncSession, org_id: uuid.UUID, *, limit: int,

@@ -84,15 +84,15 @@ class Stack:
         while time.monotonic() < deadline and any(_alive(p) for p in self.descendants):
             time.sleep(0.1)
         survivors = [p for p in self.descendants if _alive(p)]
-        assert survivors == [], f"orphans left behind: {survivors}"
+        assert survivors == [], f"orphans left behind: {[_cmdline(p) for p in survivors]}"
 
 
 @pytest.fixture
 def stack(tmp_path, test_env):
     env = {**os.environ, **test_env, "OBJECTA_HOME": str(tmp_path / "home"), "EDGE_PORT": str(free_port()),
            "RELAY_PORT": str(free_port()), "EMBEDDED_POSTGRES_PORT": str(free_port()),
-           "EMBEDDED_REDIS_PORT": str(free_port())}
-    for name in ("DATABASE_URL", "REDIS_URL"):
+           "EMBEDDED_REDIS_PORT": str(free_port()), "EMBEDDED_STRIPE_PORT": str(free_port())}
+    for name in ("DATABASE_URL", "REDIS_URL", "STRIPE_API_BASE"):
         # The suite's mode decides the launcher's: embedded unless the run was given servers.
         if not os.environ.get(name):
             env.pop(name, None)
@@ -109,6 +109,23 @@ def test_up_is_ready_and_sigterm_stops_every_child(stack):
     code, output = stack.stop(signal.SIGTERM)
     assert code == 0, output
     assert stack.edge in stack.banner and "stopped" in output
+    # No STRIPE_SECRET_KEY: the stand-in ran as one of our children, said so, and had the catalog.
+    assert "local Stripe stand-in (localstripe)" in stack.banner
+
+
+def test_sync_catalog_needs_somewhere_to_sync_to(stack):
+    result = subprocess.run([sys.executable, "-m", "objecta.cli", "billing", "sync-catalog"], env=stack.env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "STRIPE_SECRET_KEY" in result.stderr
+
+
+def test_sync_catalog_is_idempotent(test_env, settings):
+    env = {**os.environ, **test_env}
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-m", "objecta.cli", "billing", "sync-catalog"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+    assert "created: nothing" in result.stdout
 
 
 def test_ctrl_c_stops_cleanly_and_a_second_up_finds_yesterdays_data(stack):
@@ -130,6 +147,13 @@ def test_a_killed_launcher_takes_its_children_with_it(stack):
     stack.process.kill()
     stack.process.wait()
     stack.wait_for_no_orphans()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return f"{pid}: (gone)"
 
 
 def _dramatiq_mains(launcher_pid: int) -> set[int]:

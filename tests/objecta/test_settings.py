@@ -35,7 +35,21 @@ def test_production_requires_secrets_and_servers(tmp_path):
     problems = caught.value.problems
     assert "JWT_SECRET is required when OBJECTA_ENV=production" in problems
     assert "DATABASE_URL is required when OBJECTA_ENV=production" in problems
+    assert "STRIPE_SECRET_KEY is required when OBJECTA_ENV=production" in problems
+    assert "STRIPE_WEBHOOK_SECRET is required when OBJECTA_ENV=production" in problems
     assert not (tmp_path / "secrets").exists()
+
+
+def test_billing_uses_the_stand_in_without_a_key_and_keeps_its_webhook_secret(tmp_path):
+    settings = load({"OBJECTA_HOME": str(tmp_path)})
+    assert settings.billing.uses_stand_in and settings.billing.api_base is None
+    assert settings.billing.webhook_secret.startswith("whsec_") and settings.billing.webhook_tolerance == 300
+    assert load({"OBJECTA_HOME": str(tmp_path)}).billing.webhook_secret == settings.billing.webhook_secret
+    real = load({"OBJECTA_HOME": str(tmp_path), "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_y"})
+    assert not real.billing.uses_stand_in and real.billing.webhook_secret == "whsec_y"
+    with pytest.raises(SettingsError) as caught:
+        load({"OBJECTA_HOME": str(tmp_path), "STRIPE_SECRET_KEY": "pk_live_x", "STRIPE_API_BASE": "localhost:1"})
+    assert len(caught.value.problems) == 2
 
 
 def test_low_bcrypt_cost_only_in_tests(tmp_path):

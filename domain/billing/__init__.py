@@ -1,0 +1,1 @@
+"""Billing: the plans catalog, subscriptions, invoices and Stripe's webhooks."""

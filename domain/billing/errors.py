@@ -1,0 +1,61 @@
+from domain.errors import Conflict, DomainError, InvalidInput, NotFound
+
+
+class BillingError(DomainError):
+    """Base of the billing capability."""
+
+
+class UnknownPlan(InvalidInput, BillingError):
+    code = "unknown_plan"
+
+
+class AlreadySubscribed(Conflict, BillingError):
+    code = "already_subscribed"
+
+
+class SubscriptionNotFound(NotFound, BillingError):
+    code = "subscription_not_found"
+
+
+class InvalidWebhook(BillingError):
+    """A webhook whose signature, timestamp or body cannot be trusted: 400, nothing stored."""
+
+    status_code = 400
+    code = "invalid_webhook"
+
+
+# The payments port's errors (raised by the adapter, from the provider's own).
+
+class PaymentError(BillingError):
+    """Base of what the payments provider answered or failed to answer."""
+
+
+class CardDeclined(PaymentError):
+    """The card was refused; `message` is the issuer's reason, fit to show. Permanent."""
+
+    status_code = 402
+    code = "card_declined"
+
+
+class PaymentRejected(PaymentError):
+    """The provider refused the request itself (a 4xx other than a decline). Permanent."""
+
+    status_code = 502
+    code = "payment_rejected"
+
+
+class PaymentUnavailable(PaymentError):
+    """Network error, timeout, 429 or 5xx from the provider. Worth retrying."""
+
+    status_code = 503
+    code = "payment_unavailable"
+
+
+class PlanUnchanged(Conflict, BillingError):
+    code = "plan_unchanged"
+
+
+class DowngradeNotAvailable(InvalidInput, BillingError):
+    """Downgrades take effect at the end of the paid period; that is not built yet."""
+
+    code = "downgrade_not_available"

@@ -1,0 +1,104 @@
+"""All SQL of the billing capability."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import pagination
+from domain.billing.models import LIVE, BillingCustomer, Invoice, StripeEvent, Subscription
+
+
+async def lock_organization(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Serialize billing work of one organization (two subscribes must not make two customers)."""
+    await session.execute(text("select pg_advisory_xact_lock(hashtext('billing'), hashtext(:org))"),
+                          {"org": str(org_id)})
+
+
+async def customer(session: AsyncSession, org_id: uuid.UUID) -> str | None:
+    found = await session.execute(select(BillingCustomer.stripe_customer_id).where(BillingCustomer.org_id == org_id))
+    return found.scalar_one_or_none()
+
+
+async def add_customer(session: AsyncSession, org_id: uuid.UUID, stripe_customer_id: str) -> None:
+    await session.execute(insert(BillingCustomer.__table__).values(
+        org_id=org_id, stripe_customer_id=stripe_customer_id).on_conflict_do_nothing())
+
+
+async def org_of_customer(session: AsyncSession, stripe_customer_id: str) -> uuid.UUID | None:
+    found = await session.execute(select(BillingCustomer.org_id)
+                                  .where(BillingCustomer.stripe_customer_id == stripe_customer_id))
+    return found.scalar_one_or_none()
+
+
+async def current_subscription(session: AsyncSession, org_id: uuid.UUID) -> Subscription | None:
+    """The live subscription if there is one, else the most recent."""
+    query = (select(Subscription).where(Subscription.org_id == org_id)
+             .order_by(Subscription.status.in_(LIVE).desc(), Subscription.created_at.desc()).limit(1))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def upsert_subscription(session: AsyncSession, values: dict[str, Any]) -> None:
+    statement = insert(Subscription.__table__).values(**values)
+    changing = {k: statement.excluded[k] for k in ("plan", "status", "quantity", "current_period_end",
+                                                   "cancel_at_period_end", "updated_at")}
+    await session.execute(statement.on_conflict_do_update(index_elements=["stripe_subscription_id"], set_=changing))
+
+
+async def invoice_status(session: AsyncSession, stripe_invoice_id: str) -> str | None:
+    found = await session.execute(select(Invoice.status).where(Invoice.stripe_invoice_id == stripe_invoice_id))
+    return found.scalar_one_or_none()
+
+
+async def count_paid_invoices(session: AsyncSession, org_id: uuid.UUID) -> int:
+    found = await session.execute(select(func.count()).select_from(Invoice)
+                                  .where(Invoice.org_id == org_id, Invoice.status == "paid"))
+    return found.scalar_one()
+
+
+async def upsert_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
+    statement = insert(Invoice.__table__).values(**values)
+    changing = {k: statement.excluded[k] for k in ("status", "amount_due", "amount_paid", "number",
+                                                   "hosted_invoice_url", "paid_at", "updated_at")}
+    await session.execute(statement.on_conflict_do_update(index_elements=["stripe_invoice_id"], set_=changing))
+
+
+async def list_invoices(session: AsyncSession, org_id: uuid.UUID, cursor: str | None,
+                        limit: int) -> pagination.Page[Invoice]:
+    query = pagination.newest_first(select(Invoice).where(Invoice.org_id == org_id), Invoice, cursor, limit)
+    return pagination.page(list((await session.execute(query)).scalars()), limit)
+
+
+async def add_event(session: AsyncSession, event_id: str, event_type: str, payload: dict[str, Any]) -> bool:
+    """Store a received event unless its id is known; True when it is new."""
+    statement = (insert(StripeEvent.__table__).values(id=event_id, type=event_type, payload=payload)
+                 .on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.__table__.c.id))
+    return (await session.execute(statement)).first() is not None
+
+
+async def event_for_update(session: AsyncSession, event_id: str) -> StripeEvent | None:
+    query = select(StripeEvent).where(StripeEvent.id == event_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def note_event_error(session: AsyncSession, event_id: str, error: str) -> None:
+    await session.execute(update(StripeEvent).where(StripeEvent.id == event_id)
+                          .values(attempts=StripeEvent.attempts + 1, error=error[:2000]))
+
+
+async def unhandled_events(session: AsyncSession, received_before: datetime, limit: int, *,
+                           max_attempts: int) -> list[str]:
+    query = (select(StripeEvent.id).where(StripeEvent.handled_at.is_(None), StripeEvent.received_at < received_before,
+                                          StripeEvent.attempts < max_attempts)
+             .order_by(StripeEvent.received_at).limit(limit))
+    return list((await session.execute(query)).scalars())
+
+
+async def subscription_by_stripe_id(session: AsyncSession, stripe_subscription_id: str) -> Subscription | None:
+    query = select(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
+    return (await session.execute(query)).scalar_one_or_none()

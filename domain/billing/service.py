@@ -1,0 +1,228 @@
+"""Billing rules: subscribing (a command), the organization's plan, invoices.
+
+Stripe is reached only through the payments port (`domain/billing/payments.py`)
+and only from workers. Subscribing runs in three committed steps, each safe to
+repeat: the customer (recorded the moment Stripe returns it, in its own
+transaction), then the payment method and the subscription, written with the
+command's `succeeded`. Stripe idempotency keys derive from the command id and
+the operation, so a retried attempt gets Stripe's first answers back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import pagination
+from domain.accounts import repository as accounts
+from domain.billing import plans, repository
+from domain.billing.errors import (
+    AlreadySubscribed,
+    CardDeclined,
+    DowngradeNotAvailable,
+    PaymentRejected,
+    PlanUnchanged,
+    PaymentUnavailable,
+    SubscriptionNotFound,
+)
+from domain.billing.models import Invoice, Subscription
+from domain.billing.payments import StripePayments, SubscriptionState
+from domain.commands import service as commands
+from domain.commands.errors import CommandFailed, TransientFailure
+from domain.commands.models import Command, CommandKind
+from domain.models import utcnow
+from domain.notifications import service as notifications
+from domain.team import service as team
+
+SUBSCRIBE = CommandKind("billing.subscribe", queue="billing", actor="billing.subscribe")
+CANCEL = CommandKind("billing.cancel", queue="billing", actor="billing.cancel")
+RESUME = CommandKind("billing.resume", queue="billing", actor="billing.resume")
+CHANGE_PLAN = CommandKind("billing.change_plan", queue="billing", actor="billing.change_plan")
+
+
+async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
+                               payment_method: str, idempotency_key: str | None) -> Command:
+    """Accept a subscription to a paid plan; the `billing` worker talks to Stripe.
+
+    Refused now: an unknown or free plan (422), an organization already subscribed (409).
+    """
+    chosen = plans.paid_plan(plan)
+    if idempotency_key is not None:
+        earlier = await commands.by_idempotency_key(session, org_id, user_id, idempotency_key)
+        if earlier is not None and earlier.kind == SUBSCRIBE.name:
+            return earlier
+    current = await repository.current_subscription(session, org_id)
+    if current is not None and current.live:
+        raise AlreadySubscribed(f"this organization is already subscribed to the {current.plan} plan; "
+                                "change the plan instead", details={"plan": current.plan})
+    return await commands.submit(session, SUBSCRIBE, org_id=org_id, user_id=user_id,
+                                 payload={"plan": chosen.name, "payment_method": payment_method},
+                                 idempotency_key=idempotency_key)
+
+
+async def request_cancel(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, resume: bool = False,
+                         idempotency_key: str | None) -> Command:
+    """Accept cancelling the live subscription at the end of its paid period (or, `resume`, undoing that).
+
+    404 without a live subscription. The plan's limits stay until the period ends; Stripe then
+    ends the subscription and its webhook brings the organization back to the free plan.
+    """
+    current = await repository.current_subscription(session, org_id)
+    if current is None or not current.live:
+        raise SubscriptionNotFound("this organization has no active subscription")
+    return await commands.submit(session, RESUME if resume else CANCEL, org_id=org_id, user_id=user_id,
+                                 payload={"subscription": current.stripe_subscription_id},
+                                 idempotency_key=idempotency_key)
+
+
+async def set_cancellation(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+    """The worker's side of cancel and resume: tell Stripe, record what it says, log it."""
+    cancel = command.kind == CANCEL.name
+    subscription_id = command.payload["subscription"]
+    try:
+        state = await payments.set_cancel_at_period_end(subscription_id, cancel,
+                                                        idempotency_key=f"{command.id}:cancel_at_period_end")
+    except Exception as error:
+        raise _command_error(error) from error
+    await record_subscription(session, command.org_id, state)
+    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+        "subscription": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end})
+    return {"subscription_id": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end,
+            "current_period_end": _moment(state.current_period_end).isoformat() if state.current_period_end else None}
+
+
+async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
+                              idempotency_key: str | None) -> Command:
+    """Accept an upgrade of the live subscription, effective now and prorated by Stripe.
+
+    404 without a live subscription, 409 for the current plan, 422 for a cheaper plan
+    (downgrades wait for the end of the period, which is not built yet: docs/billing.md).
+    """
+    chosen = plans.paid_plan(plan)
+    current = await repository.current_subscription(session, org_id)
+    if current is None or not current.live:
+        raise SubscriptionNotFound("this organization has no active subscription; subscribe first")
+    if current.plan == chosen.name:
+        raise PlanUnchanged(f"this organization is already on the {chosen.name} plan")
+    if current.plan in plans.PLANS and chosen.price < plans.PLANS[current.plan].price:
+        raise DowngradeNotAvailable(f"moving to the cheaper {chosen.name} plan is not available yet; "
+                                    "cancel at the end of the period and subscribe again",
+                                    details={"field": "plan", "current": current.plan})
+    return await commands.submit(session, CHANGE_PLAN, org_id=org_id, user_id=user_id,
+                                 payload={"subscription": current.stripe_subscription_id, "plan": chosen.name},
+                                 idempotency_key=idempotency_key)
+
+
+async def change_plan(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+    """The worker's side of an upgrade: move the subscription at Stripe, record it, log it."""
+    chosen = plans.paid_plan(command.payload["plan"])
+    try:
+        state = await payments.change_plan(command.payload["subscription"], chosen,
+                                           idempotency_key=f"{command.id}:change_plan")
+    except Exception as error:
+        raise _command_error(error) from error
+    await record_subscription(session, command.org_id, state)
+    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+        "subscription": state.id, "status": state.status, "plan": chosen.name})
+    return _result(state.id, chosen.name, state.status)
+
+
+async def ensure_customer(session: AsyncSession, payments: StripePayments, command: Command) -> str:
+    """The organization's Stripe customer, created once.
+
+    The caller commits this transaction on its own, right away: once Stripe
+    has the customer, nothing that fails later may lose its id. Concurrent
+    subscribes of one organization wait on a lock here, and the second finds
+    the first's customer.
+    """
+    await repository.lock_organization(session, command.org_id)
+    existing = await repository.customer(session, command.org_id)
+    if existing is not None:
+        return existing
+    org = await accounts.get_organization(session, command.org_id)
+    user = await accounts.get_user(session, command.user_id) if command.user_id else None
+    try:
+        customer = await payments.create_customer(
+            org_id=str(command.org_id), name=org.name if org else str(command.org_id),
+            email=user.email if user else None, idempotency_key=f"{command.id}:customer")
+    except Exception as error:
+        raise _command_error(error) from error
+    await repository.add_customer(session, command.org_id, customer)
+    return customer
+
+
+async def subscribe(session: AsyncSession, command: Command, payments: StripePayments, customer: str, *,
+                    ip: str | None = None) -> dict[str, Any]:
+    """The worker's side: attach the card, subscribe, record the subscription."""
+    chosen = plans.paid_plan(command.payload["plan"])
+    current = await repository.current_subscription(session, command.org_id)
+    if current is not None and current.live:
+        if current.plan == chosen.name:
+            return _result(current.stripe_subscription_id, current.plan, current.status, already=True)
+        raise CommandFailed(f"this organization is already subscribed to the {current.plan} plan")
+    key = str(command.id)
+    try:
+        await payments.attach_default_payment_method(customer, command.payload["payment_method"],
+                                                     idempotency_key=f"{key}:payment_method")
+        state = await payments.create_subscription(customer, chosen, org_id=str(command.org_id),
+                                                   idempotency_key=f"{key}:subscription")
+    except Exception as error:
+        raise _command_error(error) from error
+    await record_subscription(session, command.org_id, state)
+    await team.log(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
+                   details={"plan": chosen.name, "subscription": state.id, "status": state.status})
+    return _result(state.id, chosen.name, state.status)
+
+
+async def subscribe_failed(session: AsyncSession, command: Command) -> None:
+    """A subscribe that failed for good: tell the owners and admins why, and log it."""
+    notifications.notify(session, command.org_id, "billing.payment_failed", {"reason": command.error or ""})
+    await team.log(session, command.user_id, command.org_id, "billing.payment_failed", ip=None,
+                   details={"plan": command.payload.get("plan"), "reason": command.error})
+
+
+def _result(subscription_id: str, plan: str, status: str, already: bool = False) -> dict[str, Any]:
+    result = {"subscription_id": subscription_id, "plan": plan, "status": status}
+    if already:
+        result["already_subscribed"] = True
+    return result
+
+
+def _command_error(error: Exception) -> Exception:
+    """The payments port's errors as a command's outcome: a decline is final, an outage is retried."""
+    if isinstance(error, CardDeclined):
+        return CommandFailed(f"your card was declined: {error.message}")
+    if isinstance(error, PaymentRejected):
+        return CommandFailed(f"the payment could not be set up: {error.message}")
+    if isinstance(error, PaymentUnavailable):
+        return TransientFailure(error.message)
+    return error
+
+
+def _moment(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, timezone.utc) if seconds else None
+
+
+async def record_subscription(session: AsyncSession, org_id: uuid.UUID, state: SubscriptionState) -> None:
+    """Write Stripe's current view of a subscription (insert or update by its Stripe id)."""
+    plan = plans.by_stripe_plan(state.stripe_plan)
+    now = utcnow()
+    await repository.upsert_subscription(session, {
+        "id": uuid.uuid4(), "org_id": org_id, "stripe_subscription_id": state.id,
+        "stripe_customer_id": state.customer, "plan": plan.name if plan else (state.stripe_plan or "unknown"),
+        "status": state.status, "quantity": state.quantity,
+        "current_period_end": _moment(state.current_period_end),
+        "cancel_at_period_end": state.cancel_at_period_end, "created_at": now, "updated_at": now})
+
+
+async def current_subscription(session: AsyncSession, org_id: uuid.UUID) -> Subscription | None:
+    """The live subscription, else the latest one; None for an organization that never subscribed."""
+    return await repository.current_subscription(session, org_id)
+
+
+async def list_invoices(session: AsyncSession, org_id: uuid.UUID, cursor: str | None,
+                        limit: int) -> pagination.Page[Invoice]:
+    return await repository.list_invoices(session, org_id, cursor, limit)

@@ -1,0 +1,177 @@
+"""Stripe's webhooks: received by the edge, acted on by the `billing` worker.
+
+The edge verifies the signature (`payments.verify_webhook`), then `receive`
+stores the event once by its id and queues `billing.handle_event` only for a
+new one, so Stripe's retries and duplicates cost one row and one job. The
+worker never trusts the event's copy of the object: it fetches the
+subscription or invoice from Stripe and writes what Stripe says now, so events
+arriving out of order (an `updated` before its `created`) end in the right
+state. All of this runs in the system scope: an event names a Stripe customer,
+not one of our tenants, until the worker maps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import jobs
+from domain.accounts import repository as accounts
+from domain.billing import plans, repository
+from domain.billing.errors import PaymentRejected
+from domain.billing.payments import InvoiceState, StripePayments
+from domain.billing.service import record_subscription
+from domain.mail import service as mail
+from domain.models import utcnow
+from domain.notifications import service as notifications
+from domain.team import service as team
+
+log = logging.getLogger(__name__)
+
+QUEUE = "billing"
+HANDLE = "billing.handle_event"
+MAX_ATTEMPTS = 30  # failed handlings of one event before the sweeper stops re-queueing it
+SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
+                       "customer.subscription.deleted")
+# Stripe sends finalized/paid/payment_succeeded/payment_failed; the stand-in sends created,
+# payment_succeeded and payment_failed. Every one triggers the same refetch.
+INVOICE_EVENTS = ("invoice.created", "invoice.finalized", "invoice.updated", "invoice.paid",
+                  "invoice.payment_succeeded", "invoice.payment_failed")
+
+
+async def receive(session: AsyncSession, event: dict[str, Any]) -> bool:
+    """Store a verified event once; queue its handling only if it is new. True when it was new."""
+    new = await repository.add_event(session, event["id"], event["type"], event)
+    if new:
+        jobs.enqueue(session, QUEUE, HANDLE, event["id"])
+    return new
+
+
+async def handle(session: AsyncSession, payments: StripePayments, event_id: str, *, app_url: str) -> str:
+    """Act on one stored event (system scope), once: what was done, for the log."""
+    event = await repository.event_for_update(session, event_id)
+    if event is None:
+        return "unknown event"
+    if event.handled_at is not None:
+        return "already handled"
+    obj = (event.payload.get("data") or {}).get("object") or {}
+    error = None
+    try:
+        if event.type in SUBSCRIPTION_EVENTS:
+            outcome = await _subscription_changed(session, payments, obj["id"])
+        elif event.type in INVOICE_EVENTS:
+            outcome = await _invoice_changed(session, payments, obj["id"], event.type, app_url=app_url)
+        else:
+            outcome = "ignored"
+    except PaymentRejected as refused:
+        # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
+        # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
+        outcome = error = f"not handled: {refused.message}"
+    event.handled_at = utcnow()
+    event.error = error
+    await session.flush()
+    return outcome
+
+
+async def _org_for(session: AsyncSession, customer: str, hint: str | None) -> uuid.UUID | None:
+    org_id = await repository.org_of_customer(session, customer)
+    if org_id is None and hint:
+        try:
+            org_id = uuid.UUID(hint)
+        except ValueError:
+            return None
+        if await accounts.get_organization(session, org_id) is None:
+            return None
+    return org_id
+
+
+async def _subscription_changed(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
+    state = await payments.subscription(subscription_id)
+    org_id = await _org_for(session, state.customer, state.org_id)
+    if org_id is None:
+        return f"subscription {state.id} belongs to no organization of ours"
+    before = await repository.subscription_by_stripe_id(session, state.id)
+    await record_subscription(session, org_id, state)
+    after = plans.by_stripe_plan(state.stripe_plan)
+    changed = before is None or (before.status, before.plan, before.cancel_at_period_end) != (
+        state.status, after.name if after else before.plan, state.cancel_at_period_end)
+    if before is not None and changed:
+        await team.log(session, None, org_id, "billing.subscription_changed", ip=None, details={
+            "subscription": state.id, "status": state.status, "plan": after.name if after else state.stripe_plan,
+            "previous_status": before.status, "cancel_at_period_end": state.cancel_at_period_end})
+    return f"subscription {state.id} is {state.status}"
+
+
+async def _invoice_changed(session: AsyncSession, payments: StripePayments, invoice_id: str, event_type: str, *,
+                           app_url: str) -> str:
+    invoice = await payments.invoice(invoice_id)
+    hint = None
+    if invoice.subscription:
+        hint = (await payments.subscription(invoice.subscription)).org_id
+    org_id = await _org_for(session, invoice.customer, hint)
+    if org_id is None:
+        return f"invoice {invoice.id} belongs to no organization of ours"
+    previous = await repository.invoice_status(session, invoice.id)
+    first_paid = (invoice.status == "paid" and previous != "paid"
+                  and await repository.count_paid_invoices(session, org_id) == 0)
+    await _record_invoice(session, org_id, invoice, paid_now=invoice.status == "paid" and previous != "paid")
+    if invoice.status == "paid" and previous != "paid":
+        await team.log(session, None, org_id, "billing.invoice_paid", ip=None, details={
+            "invoice": invoice.id, "amount": invoice.amount_paid, "currency": invoice.currency})
+    if first_paid and invoice.customer_email:
+        await _confirm(session, org_id, invoice, app_url)
+    if event_type == "invoice.payment_failed" and invoice.status != "paid" and previous != invoice.status:
+        notifications.notify(session, org_id, "billing.payment_failed", {
+            "reason": f"the invoice of {_money(invoice.amount_due, invoice.currency)} could not be charged"})
+    return f"invoice {invoice.id} is {invoice.status}"
+
+
+async def _record_invoice(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceState, *, paid_now: bool) -> None:
+    now = utcnow()
+    await repository.upsert_invoice(session, {
+        "id": uuid.uuid4(), "org_id": org_id, "stripe_invoice_id": invoice.id,
+        "stripe_subscription_id": invoice.subscription, "status": invoice.status, "amount_due": invoice.amount_due,
+        "amount_paid": invoice.amount_paid, "currency": invoice.currency, "number": invoice.number,
+        "hosted_invoice_url": invoice.hosted_invoice_url, "period_start": _moment(invoice.period_start),
+        "period_end": _moment(invoice.period_end), "issued_at": _moment(invoice.created) or now,
+        "paid_at": now if paid_now else None, "created_at": now, "updated_at": now})
+
+
+async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceState, app_url: str) -> None:
+    """The first paid invoice of an organization: a confirmation email, once (its dedupe key)."""
+    org = await accounts.get_organization(session, org_id)
+    subscription = await repository.subscription_by_stripe_id(session, invoice.subscription or "")
+    plan = plans.PLANS.get(subscription.plan) if subscription else None
+    mail.send_later(session, dedupe_key=f"billing_confirmation:{org_id}", to=invoice.customer_email,
+                    template="billing_confirmation", context={
+                        "organization_name": org.name if org else "", "plan_title": plan.title if plan else "paid",
+                        "amount": _money(invoice.amount_paid, invoice.currency),
+                        "invoice_url": invoice.hosted_invoice_url or "", "app_url": app_url})
+
+
+def _money(cents: int, currency: str) -> str:
+    return f"{cents / 100:,.2f} {currency.upper()}"
+
+
+def _moment(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, timezone.utc) if seconds else None
+
+
+async def note_failure(session: AsyncSession, event_id: str, error: str) -> None:
+    """Count a failed attempt at an event, with its reason (system scope)."""
+    await repository.note_event_error(session, event_id, error)
+
+
+async def resend_unhandled(session: AsyncSession, *, older_than: int, limit: int = 500) -> int:
+    """The sweeper: queue again events stored but not handled (a lost enqueue, a handler that gave up).
+
+    An event that failed MAX_ATTEMPTS times is left for an operator (its `error` says why)."""
+    stale = await repository.unhandled_events(session, utcnow() - timedelta(seconds=older_than), limit,
+                                              max_attempts=MAX_ATTEMPTS)
+    for event_id in stale:
+        jobs.enqueue(session, QUEUE, HANDLE, event_id)
+    return len(stale)

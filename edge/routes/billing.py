@@ -1,0 +1,191 @@
+"""Billing: the plans, the organization's subscription and invoices; Stripe's webhooks (public, signed)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.status_codes import HTTP_200_OK
+
+from domain.billing import plans, service as billing, webhooks
+from domain.billing import entitlements
+from domain.billing.entitlements import current_plan
+from domain.billing.payments import verify_webhook
+from edge.auth import Tenant
+from edge.routes.commands import Accepted, IdempotencyKey, accepted
+from edge.schemas import Body, Limit
+
+PlanName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+PaymentMethod = Annotated[str, msgspec.Meta(min_length=3, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")]
+
+
+class PlanOut(msgspec.Struct):
+    name: str
+    title: str
+    price: int  # cents per interval
+    currency: str
+    interval: str
+    seats: int
+    agent_limit: int | None
+    monthly_messages: int | None
+    stripe_product: str | None
+    stripe_plan: str | None
+
+
+class PlanList(msgspec.Struct):
+    items: list[PlanOut]
+
+
+class SubscribeBody(Body):
+    plan: PlanName
+    payment_method: PaymentMethod
+
+
+class SubscriptionOut(msgspec.Struct):
+    plan: str  # the plan whose limits apply now ("free" without a live subscription)
+    status: str  # Stripe's status, or "none"
+    seats: int
+    agent_limit: int | None
+    monthly_messages: int | None
+    stripe_subscription_id: str | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+
+
+class InvoiceOut(msgspec.Struct):
+    id: uuid.UUID
+    stripe_invoice_id: str
+    status: str
+    amount_due: int
+    amount_paid: int
+    currency: str
+    number: str | None
+    hosted_invoice_url: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    issued_at: datetime
+    paid_at: datetime | None
+
+
+class InvoicePage(msgspec.Struct):
+    items: list[InvoiceOut]
+    next_cursor: str | None
+
+
+class WebhookReceived(msgspec.Struct):
+    received: bool
+    duplicate: bool
+
+
+def _free_seats(request: Request) -> int:
+    return request.app.state.settings.team.free_plan_seats
+
+
+@get("/plans", summary="The plans and what each includes (public)")
+async def list_plans(request: Request) -> PlanList:
+    return PlanList([PlanOut(p.name, p.title, p.price, plans.CURRENCY, p.interval, p.seats, p.agent_limit,
+                             p.monthly_messages, p.stripe_product, p.stripe_plan)
+                     for p in plans.catalog(free_plan_seats=_free_seats(request))])
+
+
+@post("/subscription", status_code=202, summary="Subscribe to a paid plan (a command: the worker charges the card)")
+async def subscribe(tenant: Tenant, data: SubscribeBody, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async with tenant("billing.manage") as (session, member):
+        command = await billing.request_subscription(
+            session, member.principal.org_id, member.principal.user_id, plan=data.plan,
+            payment_method=data.payment_method, idempotency_key=idempotency_key)
+    return accepted(command)
+
+
+class PlanChange(Body):
+    plan: PlanName
+
+
+@patch("/subscription", status_code=202, summary="Upgrade now, prorated (a command); downgrades are refused for now")
+async def change_plan(tenant: Tenant, data: PlanChange, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async with tenant("billing.manage") as (session, member):
+        command = await billing.request_plan_change(session, member.principal.org_id, member.principal.user_id,
+                                                    plan=data.plan, idempotency_key=idempotency_key)
+    return accepted(command)
+
+
+@delete("/subscription", status_code=202,
+        summary="Cancel at the end of the paid period (a command; the plan's limits stay until then)")
+async def cancel(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async with tenant("billing.manage") as (session, member):
+        command = await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
+                                               idempotency_key=idempotency_key)
+    return accepted(command)
+
+
+@post("/subscription/resume", status_code=202, summary="Take back a cancellation before the period ends (a command)")
+async def resume(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async with tenant("billing.manage") as (session, member):
+        command = await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
+                                               resume=True, idempotency_key=idempotency_key)
+    return accepted(command)
+
+
+@get("/subscription", summary="The organization's plan and subscription")
+async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
+    async with tenant("billing.read") as (session, member):
+        subscription = await billing.current_subscription(session, member.principal.org_id)
+        plan = await current_plan(session, member.principal.org_id)
+    seats = _free_seats(request) if plan.name == plans.FREE else plan.seats
+    if subscription is None:
+        return SubscriptionOut(plan.name, "none", seats, plan.agent_limit, plan.monthly_messages)
+    return SubscriptionOut(plan.name, subscription.status, seats, plan.agent_limit, plan.monthly_messages,
+                           subscription.stripe_subscription_id, subscription.current_period_end,
+                           subscription.cancel_at_period_end)
+
+
+class Measure(msgspec.Struct):
+    used: int
+    limit: int | None  # None: unlimited
+
+
+class UsageOut(msgspec.Struct):
+    plan: str
+    period_start: datetime
+    seats: Measure
+    agents: Measure
+    messages: Measure  # this calendar month (UTC)
+
+
+@get("/usage", summary="Seats, agents and this month's messages against the plan's limits")
+async def get_usage(request: Request, tenant: Tenant) -> UsageOut:
+    async with tenant("billing.read") as (session, member):
+        used = await entitlements.usage(session, member.principal.org_id, free_plan_seats=_free_seats(request))
+    return UsageOut(used.plan.name, used.period_start, Measure(used.seats_used, used.seats_limit),
+                    Measure(used.agents_used, used.plan.agent_limit),
+                    Measure(used.messages_used, used.plan.monthly_messages))
+
+
+@get("/invoices", summary="The organization's invoices, newest first")
+async def list_invoices(tenant: Tenant, cursor: str | None = None, limit: Limit = 50) -> InvoicePage:
+    async with tenant("billing.read") as (session, member):
+        page = await billing.list_invoices(session, member.principal.org_id, cursor, limit)
+    return InvoicePage([InvoiceOut(i.id, i.stripe_invoice_id, i.status, i.amount_due, i.amount_paid, i.currency,
+                                   i.number, i.hosted_invoice_url, i.period_start, i.period_end, i.issued_at,
+                                   i.paid_at) for i in page.items], page.next_cursor)
+
+
+@post("/stripe", status_code=HTTP_200_OK, summary="Stripe's webhook (public; verified by Stripe-Signature)")
+async def stripe_webhook(request: Request) -> WebhookReceived:
+    state = request.app.state
+    billing_settings = state.settings.billing
+    # Verified before any transaction: a forged request stores and queues nothing.
+    event = verify_webhook(await request.body(), request.headers.get("stripe-signature"),
+                           billing_settings.webhook_secret, billing_settings.webhook_tolerance)
+    # No tenant is known yet: the event is stored in the system scope (docs/decisions.md, 29).
+    async with state.db.transaction(system=True) as session:
+        new = await webhooks.receive(session, event)
+    return WebhookReceived(received=True, duplicate=not new)
+
+
+billing_router = Router("/v1/billing", tags=["billing"], route_handlers=[
+    list_plans, subscribe, change_plan, cancel, resume, get_subscription, get_usage, list_invoices])
+webhooks_router = Router("/v1/webhooks", tags=["webhooks"], route_handlers=[stripe_webhook])

@@ -1,0 +1,272 @@
+"""Billing end to end: edge → billing worker → the Stripe stand-in (HTTP) → signed webhooks → edge → worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from datetime import datetime, timezone
+
+from domain.billing import service as billing
+from domain.jobs import Job
+from objecta.broker import BrokerSender, build_broker
+from domain.billing.payments import StripePayments
+from domain.commands.models import Command
+from objecta.migrate import sync_url
+from tests.fixtures.stripe import event, sign
+from tests.fixtures.worker import wait_for
+
+
+@pytest.fixture(scope="module")
+def rows(settings):
+    """Run one query as the application role in the system scope (what the worker sees)."""
+    engine = create_engine(sync_url(settings.database.app_url))
+
+    def query(sql: str, **params) -> list[dict]:
+        with engine.begin() as connection:
+            connection.execute(text("select set_config('app.scope', 'system', true)"))
+            return [dict(row) for row in connection.execute(text(sql), params).mappings()]
+
+    yield query
+    engine.dispose()
+
+
+def _subscribe(account, plan="starter", card="pm_card_visa"):
+    response = account.post("/v1/billing/subscription", json={"plan": plan, "payment_method": card})
+    assert response.status_code == 202, response.text
+    return response.json()["command_id"]
+
+
+def _finished(account, command_id, timeout=30):
+    def done():
+        body = account.get(f"/v1/commands/{command_id}").json()
+        return body if body["status"] in ("succeeded", "failed") else None
+    return wait_for(done, timeout, what=f"command {command_id} to finish")
+
+
+def _outbox(test_env, key) -> list[Path]:
+    return sorted((Path(test_env["OBJECTA_HOME"]) / "outbox").glob(f"*-{key.replace(':', '_')}-*.eml"))
+
+
+def test_subscribing_with_a_good_card_activates_the_plan_and_confirms_by_email(
+        owner, worker, webhook_edge, stand_in, rows, test_env, settings):
+    command = _finished(owner, _subscribe(owner))
+    assert command["status"] == "succeeded", command
+    assert command["result"]["plan"] == "starter" and command["result"]["status"] == "active"
+
+    subscription = owner.get("/v1/billing/subscription").json()
+    assert (subscription["plan"], subscription["status"], subscription["seats"]) == ("starter", "active", 10)
+
+    # The invoice arrives only through the stand-in's signed webhook, handled by the worker.
+    paid = wait_for(lambda: [i for i in owner.get("/v1/billing/invoices").json()["items"] if i["status"] == "paid"],
+                    what="the paid invoice from the webhook")
+    assert (paid[0]["amount_paid"], paid[0]["currency"]) == (2900, "usd")
+    [email] = wait_for(lambda: _outbox(test_env, f"billing_confirmation:{owner.org_id}"), what="confirmation email")
+    body = email.read_text()
+    assert owner.email in body and "Starter" in body
+
+    [customer] = stand_in.customers_of(owner.org_id)
+    assert rows("select stripe_customer_id from billing_customers where org_id = :o", o=owner.org_id) == [
+        {"stripe_customer_id": customer["id"]}]
+    actions = [e["action"] for e in owner.get("/v1/team/activity").json()["items"]]
+    assert "billing.subscribed" in actions and "billing.invoice_paid" in actions
+    # The plan's seats now bound the team: more invitations than the free plan's seats go through.
+    for n in range(settings.team.free_plan_seats + 1):
+        invited = owner.post("/v1/team/invitations", json={"email": f"seat{n}-{uuid.uuid4().hex[:6]}@example.com",
+                                                           "role": "member"})
+        assert invited.status_code == 202, invited.text
+    # Subscribing again is refused at once: change the plan instead.
+    again = owner.post("/v1/billing/subscription", json={"plan": "pro", "payment_method": "pm_card_visa"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_subscribed"
+
+
+@pytest.mark.parametrize("card", ["pm_card_visa_chargeDeclined", "pm_card_chargeCustomerFail"])
+def test_a_declined_card_fails_readably_and_leaves_no_active_subscription(owner, worker, webhook_edge, stand_in, card):
+    command = _finished(owner, _subscribe(owner, card=card))
+    assert command["status"] == "failed" and command["attempts"] == 1, command
+    assert "declined" in command["error"].lower()
+
+    notification = wait_for(lambda: [n for n in owner.get("/v1/notifications").json()["items"]
+                                     if n["type"] == "billing.payment_failed"], what="payment_failed notification")
+    assert "declined" in notification[0]["body"].lower()
+    time.sleep(2)  # the stand-in's webhooks (sent after 1 s) have had their chance to change anything
+    subscription = owner.get("/v1/billing/subscription").json()
+    assert subscription["plan"] == "free" and subscription["status"] != "active"
+    [customer] = stand_in.customers_of(owner.org_id)
+    assert all(s["status"] != "active" for s in stand_in.subscriptions_of(customer["id"]))
+
+
+def test_a_retry_after_the_customer_was_saved_reuses_it(owner, worker, webhook_edge, stand_in):
+    """A subscribe that failed after the customer was recorded, then another: one customer at Stripe."""
+    assert _finished(owner, _subscribe(owner, card="pm_card_visa_chargeDeclined"))["status"] == "failed"
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    assert len(stand_in.customers_of(owner.org_id)) == 1
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+class CrashAfterCustomer:
+    """The real port, except that the worker 'dies' right after Stripe created the customer."""
+
+    def __init__(self, real: StripePayments):
+        self.real = real
+        self.keys: list[str] = []
+        self.crash = True
+
+    async def create_customer(self, **kwargs):
+        self.keys.append(kwargs["idempotency_key"])
+        customer = await self.real.create_customer(**kwargs)
+        if self.crash:
+            raise SimulatedCrash("simulated crash between 'customer created at Stripe' and 'saved'")
+        return customer
+
+
+def test_a_crash_before_the_customer_is_saved_retries_with_the_same_stripe_idempotency_key(owner, settings):
+    """Stripe answers a repeated idempotency key with the first customer; the stand-in ignores keys (docs/billing.md)."""
+    from domain.db import Database
+
+    async def attempt(port, command):
+        db = Database(settings.database.app_url, 2)
+        try:
+            async with db.transaction(org_id=command.org_id, user_id=command.user_id) as session:
+                return await billing.ensure_customer(session, port, command)
+        finally:
+            await db.dispose()
+
+    command = Command(id=uuid.uuid4(), org_id=uuid.UUID(owner.org_id), user_id=uuid.UUID(owner.user_id),
+                      kind="billing.subscribe", payload={})
+    port = CrashAfterCustomer(StripePayments(None, settings.billing.api_base))
+    with pytest.raises(SimulatedCrash):
+        asyncio.run(attempt(port, command))
+    port.crash = False
+    customer = asyncio.run(attempt(port, command))
+    assert port.keys == [f"{command.id}:customer"] * 2
+    # Once saved, no further attempt asks Stripe again.
+    assert asyncio.run(attempt(port, command)) == customer and len(port.keys) == 2
+
+
+def _post_event(base: str, payload: bytes, secret: str, **headers) -> httpx.Response:
+    return httpx.post(f"{base}/v1/webhooks/stripe", content=payload, timeout=10,
+                      headers={"Stripe-Signature": sign(payload, secret), "Content-Type": "application/json",
+                               **headers})
+
+
+def test_the_same_event_twenty_times_at_once_is_stored_queued_and_handled_once(
+        owner, worker, webhook_edge, settings, rows):
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+    payload = event("customer.subscription.updated", {"id": subscription_id, "object": "subscription"})
+    event_id = json.loads(payload)["id"]
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: _post_event(webhook_edge, payload, settings.billing.webhook_secret),
+                                range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 19  # one job queued
+    handled = wait_for(lambda: rows("select handled_at from stripe_events where id = :i and handled_at is not null",
+                                    i=event_id), what="the event handled")
+    assert len(handled) == 1
+    time.sleep(1)
+    assert worker.log_path.read_text().count(f"stripe event {event_id}:") == 1  # one effect
+
+
+def test_updated_before_created_ends_in_stripes_current_state(owner, client, worker, webhook_edge, stand_in,
+                                                               settings):
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+    stand_in.update_subscription(subscription_id, cancel_at_period_end="true")
+    secret = settings.billing.webhook_secret
+    newer = event("customer.subscription.updated", {"id": subscription_id, "cancel_at_period_end": True})
+    older = event("customer.subscription.created", {"id": subscription_id, "status": "incomplete"})
+    for payload in (newer, older):  # delivered out of order
+        answer = client.post("/v1/webhooks/stripe", content=payload, headers={"Stripe-Signature": sign(payload, secret)})
+        assert answer.status_code == 200, answer.text
+
+    def settled():
+        body = owner.get("/v1/billing/subscription").json()
+        return body if body["cancel_at_period_end"] else None
+    subscription = wait_for(settled, what="the update to be applied")
+    time.sleep(1.5)  # the older event is handled too, and must not undo it
+    subscription = owner.get("/v1/billing/subscription").json()
+    assert (subscription["status"], subscription["cancel_at_period_end"]) == ("active", True)
+
+
+def test_the_sweeper_requeues_a_stored_event_nobody_handled(owner, worker, webhook_edge, stand_in, settings, rows):
+    """An event stored whose job was lost (the broker was down after the commit) is handled by the sweeper."""
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+    stand_in.update_subscription(subscription_id, cancel_at_period_end="true")
+    payload = json.loads(event("customer.subscription.updated", {"id": subscription_id}))
+    engine = create_engine(sync_url(settings.database.url))  # the owner: as if the edge stored it, minus the job
+    with engine.begin() as connection:
+        connection.execute(text("insert into stripe_events (id, type, payload, received_at) "
+                                "values (:i, :t, cast(:p as jsonb), now() - interval '1 hour')"),
+                           {"i": payload["id"], "t": payload["type"], "p": json.dumps(payload)})
+    engine.dispose()
+    broker = build_broker(settings)
+    BrokerSender(broker).send(Job("maintenance", "billing.sweep_events", (datetime.now(timezone.utc).isoformat(),)))
+    broker.close()
+    wait_for(lambda: rows("select 1 from stripe_events where id = :i and handled_at is not null", i=payload["id"]),
+             what="the swept event to be handled")
+    assert owner.get("/v1/billing/subscription").json()["cancel_at_period_end"] is True
+
+
+def test_cancel_at_period_end_then_take_it_back(owner, worker, webhook_edge, stand_in):
+    assert owner.delete("/v1/billing/subscription").status_code == 404  # nothing to cancel yet
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+
+    response = owner.delete("/v1/billing/subscription")
+    assert response.status_code == 202, response.text
+    command = _finished(owner, response.json()["command_id"])
+    assert command["status"] == "succeeded" and command["result"]["cancel_at_period_end"] is True, command
+    body = owner.get("/v1/billing/subscription").json()
+    # Paid until the period ends: the plan and its limits stay.
+    assert (body["plan"], body["status"], body["cancel_at_period_end"]) == ("starter", "active", True)
+    assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["cancel_at_period_end"] is True
+
+    response = owner.post("/v1/billing/subscription/resume")
+    assert response.status_code == 202
+    assert _finished(owner, response.json()["command_id"])["status"] == "succeeded"
+    assert owner.get("/v1/billing/subscription").json()["cancel_at_period_end"] is False
+    assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["cancel_at_period_end"] is False
+
+
+def test_upgrading_moves_the_plan_now_and_downgrading_is_refused(owner, worker, webhook_edge, stand_in):
+    assert owner.patch("/v1/billing/subscription", json={"plan": "pro"}).status_code == 404  # not subscribed
+    assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+
+    response = owner.patch("/v1/billing/subscription", json={"plan": "pro"})
+    assert response.status_code == 202, response.text
+    command = _finished(owner, response.json()["command_id"])
+    assert command["status"] == "succeeded" and command["result"]["plan"] == "pro", command
+    body = owner.get("/v1/billing/subscription").json()
+    assert (body["plan"], body["status"], body["seats"], body["stripe_subscription_id"]) == (
+        "pro", "active", 25, subscription_id)
+    [item] = stand_in.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"]
+    assert item["plan"]["id"] == "objecta_pro_monthly"
+
+    same = owner.patch("/v1/billing/subscription", json={"plan": "pro"})
+    assert same.status_code == 409 and same.json()["error"]["code"] == "plan_unchanged"
+    down = owner.patch("/v1/billing/subscription", json={"plan": "starter"})
+    assert down.status_code == 422 and down.json()["error"]["code"] == "downgrade_not_available"
+
+
+def test_an_event_about_an_object_stripe_does_not_know_is_closed_with_the_reason(client, worker, settings, rows):
+    payload = event("customer.subscription.updated", {"id": "sub_unknown_to_stripe"})
+    answer = client.post("/v1/webhooks/stripe", content=payload,
+                         headers={"Stripe-Signature": sign(payload, settings.billing.webhook_secret)})
+    assert answer.status_code == 200
+    [row] = wait_for(lambda: rows("select error from stripe_events where id = :i and handled_at is not null",
+                                  i=json.loads(payload)["id"]), what="the event to be closed")
+    assert "404" in row["error"]  # not retried for ever: handled, with Stripe's answer kept

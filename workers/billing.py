@@ -1,0 +1,54 @@
+"""The `billing` queue: subscribing (a command) and Stripe's webhook events."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from domain.billing import service as billing
+from domain.billing import webhooks
+from workers.commands import command_actor
+from workers.context import context
+
+log = logging.getLogger(__name__)
+
+
+@command_actor(billing.SUBSCRIBE, on_failure=billing.subscribe_failed)
+async def subscribe(session, command, ctx) -> dict:
+    # The customer commits in its own transaction before anything else can fail,
+    # so a retry (or a crash after this point) reuses it (docs/decisions.md, 28).
+    async with ctx.db.transaction(org_id=command.org_id, user_id=command.user_id) as own:
+        customer = await billing.ensure_customer(own, ctx.payments, command)
+    return await billing.subscribe(session, command, ctx.payments, customer)
+
+
+@command_actor(billing.CANCEL)
+async def cancel(session, command, ctx) -> dict:
+    return await billing.set_cancellation(session, command, ctx.payments)
+
+
+@command_actor(billing.RESUME)
+async def resume(session, command, ctx) -> dict:
+    return await billing.set_cancellation(session, command, ctx.payments)
+
+
+@command_actor(billing.CHANGE_PLAN)
+async def change_plan(session, command, ctx) -> dict:
+    return await billing.change_plan(session, command, ctx.payments)
+
+
+@dramatiq.actor(actor_name=webhooks.HANDLE, queue_name=webhooks.QUEUE, max_retries=8, min_backoff=1_000,
+                max_backoff=300_000)
+async def handle_event(event_id: str) -> None:
+    """Act on one stored Stripe event (idempotent: a handled event is skipped)."""
+    ctx = context()
+    try:
+        async with ctx.db.transaction(system=True) as session:
+            outcome = await webhooks.handle(session, ctx.payments, event_id, app_url=ctx.settings.http.app_url)
+    except Exception as error:
+        # Transient (Stripe or the database): Dramatiq retries with backoff, the sweeper after that.
+        async with ctx.db.transaction(system=True) as session:
+            await webhooks.note_failure(session, event_id, f"{type(error).__name__}: {error}")
+        raise
+    log.info("stripe event %s: %s", event_id, outcome)
