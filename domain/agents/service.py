@@ -12,6 +12,8 @@ from domain.agents import repository
 from domain.agents.errors import AgentNotFound, ConversationNotFound
 from domain.agents.models import Agent, AgentError, Conversation, Message
 from domain.agents.runtime import AgentRuntime, AgentSpec
+from domain.billing import entitlements
+from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind
 from domain.notifications import service as notifications
@@ -19,9 +21,10 @@ from domain.notifications import service as notifications
 EDITABLE = ("name", "description", "model", "instructions")
 
 
-async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str,
+async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, free: FreeLimits,
                        description: str = "", instructions: str = "") -> Agent:
-    """A new agent starts as a draft; deploying it is a command."""
+    """A new agent starts as a draft; deploying it is a command. The plan's agent limit must allow one more."""
+    await entitlements.check_agent_available(session, org_id, free=free)
     agent = Agent(id=uuid.uuid4(), org_id=org_id, name=name.strip(), model=model, description=description,
                   instructions=instructions, status="draft", version=1)
     session.add(agent)

@@ -59,3 +59,10 @@ class DowngradeNotAvailable(InvalidInput, BillingError):
     """Downgrades take effect at the end of the paid period; that is not built yet."""
 
     code = "downgrade_not_available"
+
+
+class PlanLimitReached(BillingError):
+    """One more would exceed the plan's limit; `details` name the limit and the plan that lifts it."""
+
+    status_code = 402
+    code = "plan_limit_reached"

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Response, Router, delete, get, patch, post
+from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.agents import service as agents
 from edge.auth import Tenant
+from edge.routes.billing import free_limits
 from edge.routes.commands import Accepted, IdempotencyKey, accepted
 from edge.schemas import Body, Limit, Name, Text
 
@@ -98,9 +99,10 @@ def message_out(message) -> MessageOut:
 
 
 @post("/", status_code=HTTP_201_CREATED, summary="Create an agent (a draft)")
-async def create_agent(tenant: Tenant, data: AgentCreate) -> AgentOut:
+async def create_agent(request: Request, tenant: Tenant, data: AgentCreate) -> AgentOut:
     async with tenant("agents.manage") as (session, member):
         agent = await agents.create_agent(session, member.principal.org_id, name=data.name, model=data.model,
+                                          free=free_limits(request),
                                           description=data.description, instructions=data.instructions)
     return agent_out(agent)
 
