@@ -12,7 +12,7 @@ from domain.agents import repository
 from domain.agents.errors import AgentNotFound, ConversationNotFound
 from domain.agents.models import Agent, AgentError, Conversation, Message
 from domain.agents.runtime import AgentRuntime, AgentSpec
-from domain.billing import entitlements
+from domain.billing import entitlements, quota
 from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind
@@ -85,13 +85,17 @@ async def get_conversation(session: AsyncSession, agent_id: uuid.UUID, conversat
 
 
 async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID, *,
-                      role: str, content: str) -> Message:
-    """Record a message. Generating the agent's reply belongs to the runtime, not this backend."""
+                      role: str, content: str, free: FreeLimits) -> Message:
+    """Record a message and count it against the monthly quota.
+
+    Generating the agent's reply belongs to the runtime, not this backend.
+    """
     conversation = await get_conversation(session, agent_id, conversation_id)
     message = Message(id=uuid.uuid4(), org_id=conversation.org_id, conversation_id=conversation.id,
                       role=role, content=content)
     session.add(message)
     await session.flush()
+    await quota.record_message(session, conversation.org_id, free=free)
     return message
 
 

@@ -102,3 +102,28 @@ async def unhandled_events(session: AsyncSession, received_before: datetime, lim
 async def subscription_by_stripe_id(session: AsyncSession, stripe_subscription_id: str) -> Subscription | None:
     query = select(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def count_message(session: AsyncSession, org_id: uuid.UUID, month: datetime) -> tuple[int, bool, bool]:
+    """Add one message to the month's counter: (messages, warning sent, reached sent).
+
+    The month's first message starts the counter from the messages table (the one count of the month,
+    the new message included); later ones add 1. The row stays locked until commit, so concurrent
+    messages of one organization count one after the other.
+    """
+    row = (await session.execute(text("""
+        insert into message_usage (org_id, month, messages)
+        values (:org, :month, (select count(*) from messages where org_id = :org and created_at >= :since))
+        on conflict (org_id, month) do update set messages = message_usage.messages + 1
+        returning messages, warned_at is not null, reached_at is not null
+    """), {"org": org_id, "month": month.date(), "since": month})).one()
+    return row[0], row[1], row[2]
+
+
+async def mark_quota_notice(session: AsyncSession, org_id: uuid.UUID, month: datetime, *, reached: bool) -> None:
+    """Record that the month's warning (and, with `reached`, its quota-reached notice) was sent."""
+    await session.execute(text("""
+        update message_usage set warned_at = coalesce(warned_at, now()),
+            reached_at = case when :reached then coalesce(reached_at, now()) else reached_at end
+        where org_id = :org and month = :month
+    """), {"org": org_id, "month": month.date(), "reached": reached})

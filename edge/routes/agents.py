@@ -181,11 +181,11 @@ async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: str | 
 
 @post("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages", status_code=HTTP_201_CREATED,
       summary="Add a message to a conversation")
-async def add_message(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
+async def add_message(request: Request, tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
                       data: MessageCreate) -> MessageOut:
     async with tenant("conversations.write") as (session, _):
         message = await agents.add_message(session, agent_id, conversation_id, role=data.role,
-                                           content=data.content)
+                                           content=data.content, free=free_limits(request))
     return message_out(message)
 
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-from litestar.testing import TestClient
 
-from edge.app import create_app
-from tests.fixtures.app import sign_up
+from tests.fixtures.app import client_with, sign_up
 
 FREE_AGENTS = 2
 
 
 @pytest.fixture(scope="module")
 def small_client(settings):
-    small = dataclasses.replace(settings, billing=dataclasses.replace(settings.billing, free_plan_agents=FREE_AGENTS))
-    with TestClient(create_app(small)) as test_client:
+    with client_with(settings, free_plan_agents=FREE_AGENTS) as test_client:
         yield test_client
 
 
