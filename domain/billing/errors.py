@@ -55,12 +55,6 @@ class PlanUnchanged(Conflict, BillingError):
     code = "plan_unchanged"
 
 
-class DowngradeNotAvailable(InvalidInput, BillingError):
-    """Downgrades take effect at the end of the paid period; that is not built yet."""
-
-    code = "downgrade_not_available"
-
-
 class PlanLimitReached(BillingError):
     """One more would exceed the plan's limit; `details` name the limit and the plan that lifts it."""
 

@@ -50,6 +50,24 @@ async def upsert_subscription(session: AsyncSession, values: dict[str, Any]) -> 
     await session.execute(statement.on_conflict_do_update(index_elements=["stripe_subscription_id"], set_=changing))
 
 
+async def set_pending_plan(session: AsyncSession, stripe_subscription_id: str, plan: str | None) -> None:
+    await session.execute(update(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
+                          .values(pending_plan=plan, updated_at=func.now()))
+
+
+async def due_downgrades(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Stripe ids of live subscriptions whose pending downgrade is due (system scope).
+
+    One set to cancel at the period end is left alone: Stripe ends it instead.
+    """
+    query = (select(Subscription.stripe_subscription_id)
+             .where(Subscription.pending_plan.is_not(None), Subscription.status.in_(LIVE),
+                    Subscription.cancel_at_period_end.is_(False),
+                    Subscription.current_period_end <= now)
+             .order_by(Subscription.current_period_end).limit(limit))
+    return list((await session.execute(query)).scalars())
+
+
 async def invoice_status(session: AsyncSession, stripe_invoice_id: str) -> str | None:
     found = await session.execute(select(Invoice.status).where(Invoice.stripe_invoice_id == stripe_invoice_id))
     return found.scalar_one_or_none()

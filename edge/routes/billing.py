@@ -53,6 +53,7 @@ class SubscriptionOut(msgspec.Struct):
     stripe_subscription_id: str | None = None
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
+    pending_plan: str | None = None  # a downgrade that takes effect at `current_period_end`
 
 
 class InvoiceOut(msgspec.Struct):
@@ -107,7 +108,7 @@ class PlanChange(Body):
     plan: PlanName
 
 
-@patch("/subscription", status_code=202, summary="Upgrade now, prorated (a command); downgrades are refused for now")
+@patch("/subscription", status_code=202, summary="Upgrade now, prorated; downgrade at the period's end (a command)")
 async def change_plan(tenant: Tenant, data: PlanChange, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async with tenant("billing.manage") as (session, member):
         command = await billing.request_plan_change(session, member.principal.org_id, member.principal.user_id,
@@ -141,7 +142,7 @@ async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
         return SubscriptionOut(plan.name, "none", plan.seats, plan.agent_limit, plan.monthly_messages)
     return SubscriptionOut(plan.name, subscription.status, plan.seats, plan.agent_limit, plan.monthly_messages,
                            subscription.stripe_subscription_id, subscription.current_period_end,
-                           subscription.cancel_at_period_end)
+                           subscription.cancel_at_period_end, subscription.pending_plan)
 
 
 class Measure(msgspec.Struct):
