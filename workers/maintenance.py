@@ -7,7 +7,7 @@ from datetime import datetime
 
 import schedules  # noqa: F401  (the schedule ticks run on this queue)
 from domain.billing import service as billing
-from domain.billing import webhooks
+from domain.billing import dunning, webhooks
 from domain.commands import service as commands
 from workers.context import WorkerContext
 from workers.scheduled import scheduled_actor
@@ -51,3 +51,12 @@ async def apply_downgrades(ctx: WorkerContext, period: datetime) -> None:
         except Exception:
             # Stripe or the database failed for this one: the next run (every 5 minutes) tries again.
             log.exception("downgrading subscription %s failed", subscription_id)
+
+
+@scheduled_actor("billing.check_grace", queue="maintenance", max_retries=0)
+async def check_grace(ctx: WorkerContext, period: datetime) -> None:
+    """Restrict organizations whose failed payment is older than BILLING_GRACE_DAYS."""
+    async with ctx.db.transaction(system=True) as session:
+        restricted = await dunning.restrict_overdue(session, grace_days=ctx.settings.billing.grace_days)
+    if restricted:
+        log.warning("restricted %d organization(s) for a failed payment", len(restricted))

@@ -23,7 +23,9 @@ EDITABLE = ("name", "description", "model", "instructions")
 
 async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, free: FreeLimits,
                        description: str = "", instructions: str = "") -> Agent:
-    """A new agent starts as a draft; deploying it is a command. The plan's agent limit must allow one more."""
+    """A new agent starts as a draft; deploying it is a command. The plan's agent limit must allow one more,
+    and the organization must not be restricted for a failed payment."""
+    await entitlements.check_not_restricted(session, org_id)
     await entitlements.check_agent_available(session, org_id, free=free)
     agent = Agent(id=uuid.uuid4(), org_id=org_id, name=name.strip(), model=model, description=description,
                   instructions=instructions, status="draft", version=1)
@@ -112,6 +114,7 @@ async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id:
                          idempotency_key: str | None) -> Command:
     """Accept a deploy of the agent's current version; a worker carries it out."""
     agent = await get_agent(session, agent_id, for_update=True)
+    await entitlements.check_not_restricted(session, agent.org_id)
     command = await commands.submit(session, DEPLOY, org_id=agent.org_id, user_id=user_id, payload={
         "agent_id": str(agent.id), "version": agent.version}, idempotency_key=idempotency_key)
     if agent.status != "deploying":

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.agents import repository as agents
 from domain.billing import plans, repository
-from domain.billing.errors import PlanLimitReached
+from domain.billing.errors import OrganizationRestricted, PlanLimitReached
 from domain.billing.plans import FreeLimits
 from domain.models import utcnow
 from domain.team import repository as team
@@ -35,6 +35,19 @@ async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seat
     """Seats the organization's plan includes (FREE_PLAN_SEATS without a live subscription)."""
     plan = await current_plan(session, org_id)
     return free_plan_seats if plan.name == plans.FREE else plan.seats
+
+
+RESTRICTED_ACTIONS = ("creating agents", "deploying agents", "inviting people")
+
+
+async def check_not_restricted(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """402 `organization_restricted` once a failed payment's grace period is over (docs/billing.md, dunning)."""
+    since = await repository.restricted_at(session, org_id)
+    if since is not None:
+        raise OrganizationRestricted(
+            f"this organization is restricted since {since:%Y-%m-%d} because a payment failed: "
+            f"{', '.join(RESTRICTED_ACTIONS)} wait for a paid invoice (update the payment method)",
+            details={"restricted_at": since.isoformat(), "blocked": list(RESTRICTED_ACTIONS)})
 
 
 async def check_agent_available(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits) -> None:

@@ -60,3 +60,10 @@ class PlanLimitReached(BillingError):
 
     status_code = 402
     code = "plan_limit_reached"
+
+
+class OrganizationRestricted(BillingError):
+    """Payment failed and the grace period is over: growing the organization waits for a paid invoice."""
+
+    status_code = 402
+    code = "organization_restricted"

@@ -145,3 +145,35 @@ async def mark_quota_notice(session: AsyncSession, org_id: uuid.UUID, month: dat
             reached_at = case when :reached then coalesce(reached_at, now()) else reached_at end
         where org_id = :org and month = :month
     """), {"org": org_id, "month": month.date(), "reached": reached})
+
+
+async def mark_payment_failed(session: AsyncSession, org_id: uuid.UUID, now: datetime) -> None:
+    """Start the grace period at the first failure; later failures do not move it."""
+    await session.execute(text("update billing_customers set payment_failed_at = coalesce(payment_failed_at, :now) "
+                               "where org_id = :org"), {"org": org_id, "now": now})
+
+
+async def clear_payment_failure(session: AsyncSession, org_id: uuid.UUID) -> bool:
+    """A paid invoice ends the grace period and any restriction; True if the organization was restricted."""
+    row = (await session.execute(text("""
+        update billing_customers c set payment_failed_at = null, restricted_at = null
+        from billing_customers before where c.org_id = :org and before.org_id = c.org_id
+            and before.payment_failed_at is not null
+        returning before.restricted_at is not null
+    """), {"org": org_id})).first()
+    return bool(row and row[0])
+
+
+async def restrict_overdue(session: AsyncSession, failed_before: datetime, now: datetime) -> list[uuid.UUID]:
+    """Restrict organizations whose payment failed before `failed_before` (system scope); their ids."""
+    found = await session.execute(text("""
+        update billing_customers set restricted_at = :now
+        where payment_failed_at <= :before and restricted_at is null returning org_id
+    """), {"before": failed_before, "now": now})
+    return list(found.scalars())
+
+
+async def restricted_at(session: AsyncSession, org_id: uuid.UUID) -> datetime | None:
+    found = await session.execute(text("select restricted_at from billing_customers where org_id = :org"),
+                                  {"org": org_id})
+    return found.scalar_one_or_none()

@@ -58,6 +58,11 @@ TYPES: dict[str, NotificationType] = {t.name: t for t in (
                      "All {quota} messages your {plan} plan includes in {month} are used. "
                      "Messages keep working for now; upgrade to {upgrade_to} to stay within your plan.",
                      OWNERS_AND_ADMINS),
+    NotificationType("billing.restricted", "Your organization is restricted",
+                     "Payment has failed for {days} days: new agents, deploys and invitations are paused "
+                     "until an invoice is paid. Update your payment method to lift this.", OWNERS_AND_ADMINS),
+    NotificationType("billing.restored", "Your organization is no longer restricted",
+                     "An invoice was paid: new agents, deploys and invitations work again.", OWNERS_AND_ADMINS),
     NotificationType("agent.error", "{agent_name} reported an error", "{message}", AGENT_MANAGERS),
     NotificationType("agent.deployed", "{agent_name} is live",
                      "Version {version} of {agent_name} was deployed.", AGENT_MANAGERS),
