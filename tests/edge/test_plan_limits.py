@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 import pytest
 
 from tests.fixtures.app import client_with, sign_up
@@ -42,3 +45,14 @@ def test_the_configured_limits_are_what_the_plans_and_usage_report(small_client)
     assert free["agent_limit"] == FREE_AGENTS
     assert owner.get("/v1/billing/usage").json()["agents"] == {"used": 0, "limit": FREE_AGENTS}
     assert owner.get("/v1/billing/subscription").json()["agent_limit"] == FREE_AGENTS
+
+
+def test_concurrent_creates_cannot_overshoot_the_limit(owner, webhook_edge, settings):
+    # A real edge process (uvicorn), so the requests really overlap; its free plan has the default limit.
+    limit = settings.billing.free_plan_agents
+    with httpx.Client(base_url=webhook_edge, headers=owner.headers, timeout=30) as http:
+        with ThreadPoolExecutor(max_workers=limit * 2) as pool:
+            answers = list(pool.map(lambda n: http.post("/v1/agents", json={"name": f"racer {n}", "model": "m"}),
+                                    range(limit * 2)))
+    assert sorted(a.status_code for a in answers) == [201] * limit + [402] * limit
+    assert len(owner.get("/v1/agents").json()["items"]) == limit
