@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from objecta.migrate import sync_url
 from tests.fixtures.app import add_member, client_with, sign_up
 from tests.fixtures.worker import wait_for
 
@@ -83,3 +85,18 @@ def test_each_organization_has_its_own_count(small_client, worker):
     wait_for(lambda: "billing.quota_reached" in _quota_notices(busy), what="the busy organization's notice")
     time.sleep(1)
     assert _quota_notices(quiet) == []
+
+
+def test_the_months_counter_starts_from_the_messages_already_there(small_client, worker, settings):
+    owner = sign_up(small_client)
+    messages = _conversation(owner)
+    for n in range(3):
+        assert owner.post(messages, json={"content": f"m{n}"}).status_code == 201
+    # As if these three predated the counter (the release that added it): no row for the month.
+    engine = create_engine(sync_url(settings.database.url))
+    with engine.begin() as connection:
+        connection.execute(text("select set_config('app.scope', 'system', true)"))
+        assert connection.execute(text("delete from message_usage where org_id = :o"), {"o": owner.org_id}).rowcount
+    engine.dispose()
+    assert owner.post(messages, json={"content": "the fourth"}).status_code == 201
+    assert wait_for(lambda: _quota_notices(owner), what="the warning") == ["billing.quota_warning"]
