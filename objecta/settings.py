@@ -100,6 +100,9 @@ class BillingSettings:
     webhook_secret: str  # signs POST /v1/webhooks/stripe
     webhook_tolerance: int  # seconds a signed webhook stays acceptable (replay window)
     embedded_port: int  # where `objecta up` runs the stand-in when neither key nor base is set
+    free_plan_agents: int  # agents an organization without a live subscription may have
+    free_plan_messages: int  # messages per calendar month (UTC) of the free plan, for the quota notices
+    grace_days: int  # days after a failed invoice payment before the organization is restricted
 
     @property
     def uses_stand_in(self) -> bool:
@@ -288,6 +291,9 @@ def load(environ: dict | None = None) -> Settings:
             if not value:
                 problems.append(f"{name} is required when OBJECTA_ENV=production")
     webhook_tolerance = _int(env, "STRIPE_WEBHOOK_TOLERANCE", 300, problems, minimum=1)
+    free_plan_agents = _int(env, "FREE_PLAN_AGENTS", 5, problems, minimum=1)
+    free_plan_messages = _int(env, "FREE_PLAN_MESSAGES", 1_000, problems, minimum=1)
+    grace_days = _int(env, "BILLING_GRACE_DAYS", 7, problems, minimum=1)
     stripe_port = _int(env, "EMBEDDED_STRIPE_PORT", 58420, problems, minimum=1)
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -301,7 +307,9 @@ def load(environ: dict | None = None) -> Settings:
     if not webhook_secret:
         webhook_secret = "whsec_" + _secret_file(home, "stripe_webhook_secret")
     billing = BillingSettings(stripe_secret_key=stripe_key, api_base=stripe_base, webhook_secret=webhook_secret,
-                              webhook_tolerance=webhook_tolerance, embedded_port=stripe_port)
+                              webhook_tolerance=webhook_tolerance, embedded_port=stripe_port,
+                              free_plan_agents=free_plan_agents, free_plan_messages=free_plan_messages,
+                              grace_days=grace_days)
     if db_url and not app_db_url:
         # Development and test: derive the application role's URL from the
         # owner's, with a password generated once under OBJECTA_HOME.

@@ -6,7 +6,8 @@ import logging
 from datetime import datetime
 
 import schedules  # noqa: F401  (the schedule ticks run on this queue)
-from domain.billing import webhooks
+from domain.billing import service as billing
+from domain.billing import dunning, webhooks
 from domain.commands import service as commands
 from workers.context import WorkerContext
 from workers.scheduled import scheduled_actor
@@ -36,3 +37,26 @@ async def sweep_events(ctx: WorkerContext, period: datetime) -> None:
         resent = await webhooks.resend_unhandled(session, older_than=UNHANDLED_EVENT_AFTER)
     if resent:
         log.warning("sweeper re-queued %d unhandled Stripe event(s)", resent)
+
+
+@scheduled_actor("billing.apply_downgrades", queue="maintenance", max_retries=0)
+async def apply_downgrades(ctx: WorkerContext, period: datetime) -> None:
+    """Move subscriptions whose paid period ended to their pending cheaper plan, each in its own transaction."""
+    async with ctx.db.transaction(system=True) as session:
+        due = await billing.due_downgrades(session)
+    for subscription_id in due:
+        try:
+            async with ctx.db.transaction(system=True) as session:
+                log.info("%s", await billing.apply_downgrade(session, ctx.payments, subscription_id))
+        except Exception:
+            # Stripe or the database failed for this one: the next run (every 5 minutes) tries again.
+            log.exception("downgrading subscription %s failed", subscription_id)
+
+
+@scheduled_actor("billing.check_grace", queue="maintenance", max_retries=0)
+async def check_grace(ctx: WorkerContext, period: datetime) -> None:
+    """Restrict organizations whose failed payment is older than BILLING_GRACE_DAYS."""
+    async with ctx.db.transaction(system=True) as session:
+        restricted = await dunning.restrict_overdue(session, grace_days=ctx.settings.billing.grace_days)
+    if restricted:
+        log.warning("restricted %d organization(s) for a failed payment", len(restricted))

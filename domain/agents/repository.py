@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
@@ -50,6 +50,12 @@ async def list_messages(session: AsyncSession, org_id: uuid.UUID, conversation_i
     query = select(Message).where(Message.org_id == org_id, Message.conversation_id == conversation_id)
     query = pagination.oldest_first(query, Message, cursor, limit)
     return pagination.page(list((await session.execute(query)).scalars()), limit)
+
+
+async def lock_agents(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Serialize agent creation of one organization, so two creates cannot both take the last one allowed."""
+    await session.execute(text("select pg_advisory_xact_lock(hashtext('agents'), hashtext(:org))"),
+                          {"org": str(org_id)})
 
 
 async def count_agents(session: AsyncSession, org_id: uuid.UUID) -> int:

@@ -12,6 +12,8 @@ from domain.agents import repository
 from domain.agents.errors import AgentNotFound, ConversationNotFound
 from domain.agents.models import Agent, AgentError, Conversation, Message
 from domain.agents.runtime import AgentRuntime, AgentSpec
+from domain.billing import entitlements, quota
+from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind
 from domain.notifications import service as notifications
@@ -19,9 +21,12 @@ from domain.notifications import service as notifications
 EDITABLE = ("name", "description", "model", "instructions")
 
 
-async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str,
+async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, free: FreeLimits,
                        description: str = "", instructions: str = "") -> Agent:
-    """A new agent starts as a draft; deploying it is a command."""
+    """A new agent starts as a draft; deploying it is a command. The plan's agent limit must allow one more,
+    and the organization must not be restricted for a failed payment."""
+    await entitlements.check_not_restricted(session, org_id)
+    await entitlements.check_agent_available(session, org_id, free=free)
     agent = Agent(id=uuid.uuid4(), org_id=org_id, name=name.strip(), model=model, description=description,
                   instructions=instructions, status="draft", version=1)
     session.add(agent)
@@ -82,13 +87,17 @@ async def get_conversation(session: AsyncSession, agent_id: uuid.UUID, conversat
 
 
 async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID, *,
-                      role: str, content: str) -> Message:
-    """Record a message. Generating the agent's reply belongs to the runtime, not this backend."""
+                      role: str, content: str, free: FreeLimits) -> Message:
+    """Record a message and count it against the monthly quota.
+
+    Generating the agent's reply belongs to the runtime, not this backend.
+    """
     conversation = await get_conversation(session, agent_id, conversation_id)
     message = Message(id=uuid.uuid4(), org_id=conversation.org_id, conversation_id=conversation.id,
                       role=role, content=content)
     session.add(message)
     await session.flush()
+    await quota.record_message(session, conversation.org_id, free=free)
     return message
 
 
@@ -105,6 +114,7 @@ async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id:
                          idempotency_key: str | None) -> Command:
     """Accept a deploy of the agent's current version; a worker carries it out."""
     agent = await get_agent(session, agent_id, for_update=True)
+    await entitlements.check_not_restricted(session, agent.org_id)
     command = await commands.submit(session, DEPLOY, org_id=agent.org_id, user_id=user_id, payload={
         "agent_id": str(agent.id), "version": agent.version}, idempotency_key=idempotency_key)
     if agent.status != "deploying":

@@ -1,7 +1,7 @@
-"""What an organization's plan lets it have now (seats today; agents and messages next).
+"""What an organization's plan lets it have now, and the refusals when it has it all.
 
-Kept apart from `service.py` so capabilities that enforce limits (team) can
-ask without importing billing's Stripe side.
+Kept apart from `service.py` so capabilities that enforce limits (team, agents)
+can ask without importing billing's Stripe side.
 """
 
 from __future__ import annotations
@@ -14,16 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.agents import repository as agents
 from domain.billing import plans, repository
+from domain.billing.errors import OrganizationRestricted, PlanLimitReached
+from domain.billing.plans import FreeLimits
 from domain.models import utcnow
 from domain.team import repository as team
 
 
-async def current_plan(session: AsyncSession, org_id: uuid.UUID) -> plans.Plan:
-    """The plan whose limits apply now: a live subscription's (active, trialing, past due), else free."""
+async def current_plan(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> plans.Plan:
+    """The plan whose limits apply now: a live subscription's (active, trialing, past due), else free.
+
+    With `free`, the free plan carries the configured limits instead of the catalog's defaults.
+    """
     subscription = await repository.current_subscription(session, org_id)
     if subscription is not None and subscription.live and subscription.plan in plans.PLANS:
         return plans.PLANS[subscription.plan]
-    return plans.PLANS[plans.FREE]
+    return plans.configured(plans.PLANS[plans.FREE], free)
 
 
 async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seats: int) -> int:
@@ -32,24 +37,58 @@ async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seat
     return free_plan_seats if plan.name == plans.FREE else plan.seats
 
 
+RESTRICTED_ACTIONS = ("creating agents", "deploying agents", "inviting people")
+
+
+async def check_not_restricted(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """402 `organization_restricted` once a failed payment's grace period is over (docs/billing.md, dunning)."""
+    since = await repository.restricted_at(session, org_id)
+    if since is not None:
+        raise OrganizationRestricted(
+            f"this organization is restricted since {since:%Y-%m-%d} because a payment failed: "
+            f"{', '.join(RESTRICTED_ACTIONS)} wait for a paid invoice (update the payment method)",
+            details={"restricted_at": since.isoformat(), "blocked": list(RESTRICTED_ACTIONS)})
+
+
+async def check_agent_available(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits) -> None:
+    """One more agent must fit the plan's agent limit; 402 `plan_limit_reached` naming the plan that lifts it.
+
+    Takes a per-organization lock until commit, so concurrent creates are counted one after the other.
+    """
+    await agents.lock_agents(session, org_id)
+    plan = await current_plan(session, org_id, free)
+    if plan.agent_limit is None:
+        return
+    used = await agents.count_agents(session, org_id)
+    if used < plan.agent_limit:
+        return
+    upgrade = plans.upgrade_for(used)
+    advice = f"; upgrade to {upgrade.title} for up to {upgrade.agent_limit or 'unlimited'} agents" if upgrade else ""
+    raise PlanLimitReached(f"the {plan.title} plan allows {plan.agent_limit} agents and all are in use{advice}",
+                           details={"limit": plan.agent_limit, "used": used, "plan": plan.name,
+                                    "upgrade_to": upgrade.name if upgrade else None})
+
+
 @dataclass(frozen=True)
 class Usage:
-    plan: plans.Plan
+    plan: plans.Plan  # with the free plan's configured limits
     seats_used: int  # members + pending, unexpired invitations
-    seats_limit: int
     agents_used: int
     messages_used: int  # since `period_start`
     period_start: datetime  # the calendar month, UTC
 
 
-async def usage(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seats: int) -> Usage:
+def month_start(now: datetime) -> datetime:
+    """The first instant of `now`'s calendar month (UTC): the message quota's period."""
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def usage(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits) -> Usage:
     """What the organization uses against its plan's limits (messages: this calendar month, UTC)."""
-    plan = await current_plan(session, org_id)
+    plan = await current_plan(session, org_id, free)
     now = utcnow()
-    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    month = month_start(now)
     seats = (await team.count_members(session, org_id)
              + await team.count_pending(session, org_id, now, except_email=None))
-    return Usage(plan=plan, seats_used=seats,
-                 seats_limit=free_plan_seats if plan.name == plans.FREE else plan.seats,
-                 agents_used=await agents.count_agents(session, org_id),
+    return Usage(plan=plan, seats_used=seats, agents_used=await agents.count_agents(session, org_id),
                  messages_used=await agents.count_messages_since(session, org_id, month), period_start=month)

@@ -55,7 +55,15 @@ class PlanUnchanged(Conflict, BillingError):
     code = "plan_unchanged"
 
 
-class DowngradeNotAvailable(InvalidInput, BillingError):
-    """Downgrades take effect at the end of the paid period; that is not built yet."""
+class PlanLimitReached(BillingError):
+    """One more would exceed the plan's limit; `details` name the limit and the plan that lifts it."""
 
-    code = "downgrade_not_available"
+    status_code = 402
+    code = "plan_limit_reached"
+
+
+class OrganizationRestricted(BillingError):
+    """Payment failed and the grace period is over: growing the organization waits for a paid invoice."""
+
+    status_code = 402
+    code = "organization_restricted"

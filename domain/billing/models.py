@@ -33,6 +33,7 @@ class Subscription(Identified, Timestamped, Base):
     quantity: Mapped[int]
     current_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_at_period_end: Mapped[bool]
+    pending_plan: Mapped[str | None]  # a downgrade applied when the period ends (docs/billing.md)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @property

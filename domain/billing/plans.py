@@ -34,10 +34,11 @@ class Plan:
 FREE = "free"
 
 PLANS: dict[str, Plan] = {plan.name: plan for plan in (
-    # The free plan's seats are FREE_PLAN_SEATS (see `catalog`); 5 is the default.
-    Plan(FREE, "Free", 0, "month", seats=5, agent_limit=1, monthly_messages=1_000,
+    # The free plan's seats, agents and messages are FREE_PLAN_SEATS, FREE_PLAN_AGENTS and
+    # FREE_PLAN_MESSAGES (see `catalog`); these are their defaults.
+    Plan(FREE, "Free", 0, "month", seats=5, agent_limit=5, monthly_messages=1_000,
          stripe_product=None, stripe_plan=None),
-    Plan("starter", "Starter", 2_900, "month", seats=10, agent_limit=5, monthly_messages=20_000,
+    Plan("starter", "Starter", 2_900, "month", seats=10, agent_limit=10, monthly_messages=20_000,
          stripe_product="objecta_starter", stripe_plan="objecta_starter_monthly"),
     Plan("pro", "Pro", 9_900, "month", seats=25, agent_limit=25, monthly_messages=200_000,
          stripe_product="objecta_pro", stripe_plan="objecta_pro_monthly"),
@@ -46,11 +47,32 @@ PLANS: dict[str, Plan] = {plan.name: plan for plan in (
 )}
 
 
-def catalog(*, free_plan_seats: int) -> list[Plan]:
-    """Every plan, cheapest first, with the free plan's seats as configured."""
-    plans = list(PLANS.values())
-    plans[0] = Plan(**{**plans[0].__dict__, "seats": free_plan_seats})
-    return plans
+@dataclass(frozen=True)
+class FreeLimits:
+    """The free plan's limits as configured: FREE_PLAN_SEATS, FREE_PLAN_AGENTS, FREE_PLAN_MESSAGES."""
+
+    seats: int
+    agents: int
+    messages: int
+
+
+def configured(chosen: Plan, free: FreeLimits | None) -> Plan:
+    """`chosen` with the free plan's configured limits applied (other plans are as the table says)."""
+    if chosen.name != FREE or free is None:
+        return chosen
+    return Plan(**{**chosen.__dict__, "seats": free.seats, "agent_limit": free.agents,
+                   "monthly_messages": free.messages})
+
+
+def catalog(free: FreeLimits) -> list[Plan]:
+    """Every plan, cheapest first, with the free plan's limits as configured."""
+    return [configured(p, free) for p in PLANS.values()]
+
+
+def upgrade_for(used_agents: int) -> Plan | None:
+    """The cheapest paid plan with room for one more agent than `used_agents` (None: no plan has)."""
+    return next((p for p in PLANS.values()
+                 if p.paid and (p.agent_limit is None or p.agent_limit > used_agents)), None)
 
 
 def plan(name: str) -> Plan:

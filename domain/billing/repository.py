@@ -50,6 +50,24 @@ async def upsert_subscription(session: AsyncSession, values: dict[str, Any]) -> 
     await session.execute(statement.on_conflict_do_update(index_elements=["stripe_subscription_id"], set_=changing))
 
 
+async def set_pending_plan(session: AsyncSession, stripe_subscription_id: str, plan: str | None) -> None:
+    await session.execute(update(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
+                          .values(pending_plan=plan, updated_at=func.now()))
+
+
+async def due_downgrades(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Stripe ids of live subscriptions whose pending downgrade is due (system scope).
+
+    One set to cancel at the period end is left alone: Stripe ends it instead.
+    """
+    query = (select(Subscription.stripe_subscription_id)
+             .where(Subscription.pending_plan.is_not(None), Subscription.status.in_(LIVE),
+                    Subscription.cancel_at_period_end.is_(False),
+                    Subscription.current_period_end <= now)
+             .order_by(Subscription.current_period_end).limit(limit))
+    return list((await session.execute(query)).scalars())
+
+
 async def invoice_status(session: AsyncSession, stripe_invoice_id: str) -> str | None:
     found = await session.execute(select(Invoice.status).where(Invoice.stripe_invoice_id == stripe_invoice_id))
     return found.scalar_one_or_none()
@@ -102,3 +120,60 @@ async def unhandled_events(session: AsyncSession, received_before: datetime, lim
 async def subscription_by_stripe_id(session: AsyncSession, stripe_subscription_id: str) -> Subscription | None:
     query = select(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def count_message(session: AsyncSession, org_id: uuid.UUID, month: datetime) -> tuple[int, bool, bool]:
+    """Add one message to the month's counter: (messages, warning sent, reached sent).
+
+    The month's first message starts the counter from the messages table (the one count of the month,
+    the new message included); later ones add 1. The row stays locked until commit, so concurrent
+    messages of one organization count one after the other.
+    """
+    row = (await session.execute(text("""
+        insert into message_usage (org_id, month, messages)
+        values (:org, :month, (select count(*) from messages where org_id = :org and created_at >= :since))
+        on conflict (org_id, month) do update set messages = message_usage.messages + 1
+        returning messages, warned_at is not null, reached_at is not null
+    """), {"org": org_id, "month": month.date(), "since": month})).one()
+    return row[0], row[1], row[2]
+
+
+async def mark_quota_notice(session: AsyncSession, org_id: uuid.UUID, month: datetime, *, reached: bool) -> None:
+    """Record that the month's warning (and, with `reached`, its quota-reached notice) was sent."""
+    await session.execute(text("""
+        update message_usage set warned_at = coalesce(warned_at, now()),
+            reached_at = case when :reached then coalesce(reached_at, now()) else reached_at end
+        where org_id = :org and month = :month
+    """), {"org": org_id, "month": month.date(), "reached": reached})
+
+
+async def mark_payment_failed(session: AsyncSession, org_id: uuid.UUID, now: datetime) -> None:
+    """Start the grace period at the first failure; later failures do not move it."""
+    await session.execute(text("update billing_customers set payment_failed_at = coalesce(payment_failed_at, :now) "
+                               "where org_id = :org"), {"org": org_id, "now": now})
+
+
+async def clear_payment_failure(session: AsyncSession, org_id: uuid.UUID) -> bool:
+    """A paid invoice ends the grace period and any restriction; True if the organization was restricted."""
+    row = (await session.execute(text("""
+        update billing_customers c set payment_failed_at = null, restricted_at = null
+        from billing_customers before where c.org_id = :org and before.org_id = c.org_id
+            and before.payment_failed_at is not null
+        returning before.restricted_at is not null
+    """), {"org": org_id})).first()
+    return bool(row and row[0])
+
+
+async def restrict_overdue(session: AsyncSession, failed_before: datetime, now: datetime) -> list[uuid.UUID]:
+    """Restrict organizations whose payment failed before `failed_before` (system scope); their ids."""
+    found = await session.execute(text("""
+        update billing_customers set restricted_at = :now
+        where payment_failed_at <= :before and restricted_at is null returning org_id
+    """), {"before": failed_before, "now": now})
+    return list(found.scalars())
+
+
+async def restricted_at(session: AsyncSession, org_id: uuid.UUID) -> datetime | None:
+    found = await session.execute(text("select restricted_at from billing_customers where org_id = :org"),
+                                  {"org": org_id})
+    return found.scalar_one_or_none()

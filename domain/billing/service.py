@@ -22,7 +22,6 @@ from domain.billing import plans, repository
 from domain.billing.errors import (
     AlreadySubscribed,
     CardDeclined,
-    DowngradeNotAvailable,
     PaymentRejected,
     PlanUnchanged,
     PaymentUnavailable,
@@ -96,38 +95,77 @@ async def set_cancellation(session: AsyncSession, command: Command, payments: St
 
 async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
                               idempotency_key: str | None) -> Command:
-    """Accept an upgrade of the live subscription, effective now and prorated by Stripe.
+    """Accept a plan change of the live subscription (a command).
 
-    404 without a live subscription, 409 for the current plan, 422 for a cheaper plan
-    (downgrades wait for the end of the period, which is not built yet: docs/billing.md).
+    An upgrade is effective now, prorated by Stripe; a cheaper plan waits for the end of the paid period
+    (`pending_plan`); the current plan again takes a pending downgrade back. 404 without a live
+    subscription, 409 for the current plan with nothing pending.
     """
     chosen = plans.paid_plan(plan)
     current = await repository.current_subscription(session, org_id)
     if current is None or not current.live:
         raise SubscriptionNotFound("this organization has no active subscription; subscribe first")
-    if current.plan == chosen.name:
+    if current.plan == chosen.name and current.pending_plan is None:
         raise PlanUnchanged(f"this organization is already on the {chosen.name} plan")
-    if current.plan in plans.PLANS and chosen.price < plans.PLANS[current.plan].price:
-        raise DowngradeNotAvailable(f"moving to the cheaper {chosen.name} plan is not available yet; "
-                                    "cancel at the end of the period and subscribe again",
-                                    details={"field": "plan", "current": current.plan})
     return await commands.submit(session, CHANGE_PLAN, org_id=org_id, user_id=user_id,
                                  payload={"subscription": current.stripe_subscription_id, "plan": chosen.name},
                                  idempotency_key=idempotency_key)
 
 
+def _cheaper(chosen: plans.Plan, current: str) -> bool:
+    return current in plans.PLANS and chosen.price < plans.PLANS[current].price
+
+
 async def change_plan(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
-    """The worker's side of an upgrade: move the subscription at Stripe, record it, log it."""
+    """The worker's side of a plan change: an upgrade moves the subscription at Stripe now; a downgrade
+    is recorded as pending (applied by `apply_downgrade` when the period ends); the current plan again
+    clears a pending downgrade."""
     chosen = plans.paid_plan(command.payload["plan"])
+    subscription_id = command.payload["subscription"]
+    current = await repository.subscription_by_stripe_id(session, subscription_id)
+    if current is None or not current.live:
+        raise CommandFailed("this organization has no active subscription")
+    if current.plan == chosen.name or _cheaper(chosen, current.plan):
+        pending = None if current.plan == chosen.name else chosen.name
+        await repository.set_pending_plan(session, subscription_id, pending)
+        effective_at = current.current_period_end.isoformat() if current.current_period_end else None
+        await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+            "subscription": subscription_id, "status": current.status, "plan": current.plan,
+            "pending_plan": pending, "effective_at": effective_at})
+        return {**_result(subscription_id, current.plan, current.status), "pending_plan": pending,
+                "effective_at": effective_at}
     try:
-        state = await payments.change_plan(command.payload["subscription"], chosen,
-                                           idempotency_key=f"{command.id}:change_plan")
+        state = await payments.change_plan(subscription_id, chosen, idempotency_key=f"{command.id}:change_plan")
     except Exception as error:
         raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
+    await repository.set_pending_plan(session, subscription_id, None)  # an upgrade replaces a pending downgrade
     await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": state.id, "status": state.status, "plan": chosen.name})
     return _result(state.id, chosen.name, state.status)
+
+
+async def due_downgrades(session: AsyncSession, *, limit: int = 100) -> list[str]:
+    """Subscriptions whose paid period has ended with a downgrade pending (system scope)."""
+    return await repository.due_downgrades(session, utcnow(), limit)
+
+
+async def apply_downgrade(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
+    """Move a subscription whose period ended to its pending plan at Stripe, record it, log it (system scope).
+
+    The idempotency key names the period, so a repeated run in the same period gets Stripe's first answer.
+    """
+    current = await repository.subscription_by_stripe_id(session, subscription_id)
+    if current is None or current.pending_plan is None or not current.live:
+        return f"subscription {subscription_id}: nothing pending"
+    chosen = plans.paid_plan(current.pending_plan)
+    period = int(current.current_period_end.timestamp()) if current.current_period_end else 0
+    state = await payments.change_plan(subscription_id, chosen, idempotency_key=f"{subscription_id}:downgrade:{period}")
+    await record_subscription(session, current.org_id, state)
+    await repository.set_pending_plan(session, subscription_id, None)
+    await team.log(session, None, current.org_id, "billing.subscription_changed", ip=None, details={
+        "subscription": subscription_id, "status": state.status, "plan": chosen.name, "previous_plan": current.plan})
+    return f"subscription {subscription_id} moved from {current.plan} to {chosen.name}"
 
 
 async def ensure_customer(session: AsyncSession, payments: StripePayments, command: Command) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import jobs
 from domain.accounts import repository as accounts
-from domain.billing import plans, repository
+from domain.billing import dunning, plans, repository
 from domain.billing.errors import PaymentRejected
 from domain.billing.payments import InvoiceState, StripePayments
 from domain.billing.service import record_subscription
@@ -124,9 +124,12 @@ async def _invoice_changed(session: AsyncSession, payments: StripePayments, invo
             "invoice": invoice.id, "amount": invoice.amount_paid, "currency": invoice.currency})
     if first_paid and invoice.customer_email:
         await _confirm(session, org_id, invoice, app_url)
+    if invoice.status == "paid" and previous != "paid":
+        await dunning.payment_made(session, org_id)
     if event_type == "invoice.payment_failed" and invoice.status != "paid" and previous != invoice.status:
         notifications.notify(session, org_id, "billing.payment_failed", {
             "reason": f"the invoice of {_money(invoice.amount_due, invoice.currency)} could not be charged"})
+        await dunning.payment_failed(session, org_id)
     return f"invoice {invoice.id} is {invoice.status}"
 
 

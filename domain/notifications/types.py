@@ -51,6 +51,18 @@ TYPES: dict[str, NotificationType] = {t.name: t for t in (
                      OWNERS_AND_ADMINS),
     NotificationType("billing.trial_ending", "Your trial ends in {days} days",
                      "Choose a plan before {ends_on} to keep your agents running.", OWNERS_AND_ADMINS),
+    NotificationType("billing.quota_warning", "{percent}% of this month's messages used",
+                     "{used} of the {quota} messages your {plan} plan includes in {month} are used. "
+                     "Messages keep working past the quota; {upgrade_to} includes more.", OWNERS_AND_ADMINS),
+    NotificationType("billing.quota_reached", "This month's message quota is reached",
+                     "All {quota} messages your {plan} plan includes in {month} are used. "
+                     "Messages keep working for now; upgrade to {upgrade_to} to stay within your plan.",
+                     OWNERS_AND_ADMINS),
+    NotificationType("billing.restricted", "Your organization is restricted",
+                     "Payment has failed for {days} days: new agents, deploys and invitations are paused "
+                     "until an invoice is paid. Update your payment method to lift this.", OWNERS_AND_ADMINS),
+    NotificationType("billing.restored", "Your organization is no longer restricted",
+                     "An invoice was paid: new agents, deploys and invitations work again.", OWNERS_AND_ADMINS),
     NotificationType("agent.error", "{agent_name} reported an error", "{message}", AGENT_MANAGERS),
     NotificationType("agent.deployed", "{agent_name} is live",
                      "Version {version} of {agent_name} was deployed.", AGENT_MANAGERS),

@@ -23,6 +23,7 @@ from domain.accounts import repository as accounts_repository
 from domain.accounts.models import Membership, User
 from domain.accounts.service import AccountService, Tokens, normalize_email
 from domain.accounts.tokens import Principal
+from domain.billing import entitlements
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind
 from domain.db import bind_tenant
@@ -74,6 +75,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
         if earlier is not None and earlier.kind == INVITE.name:
             return earlier  # a retried request: same command, no second invitation
     org = await repository.lock_organization(session, actor.org_id)
+    await entitlements.check_not_restricted(session, actor.org_id)
     if await repository.is_member_email(session, actor.org_id, email):
         raise AlreadyMember(f"{email} is already a member of this organization")
     limit = await service.seat_limit(session, actor.org_id, free_plan_seats=rules.free_plan_seats)

@@ -17,7 +17,8 @@ PENDING, ACCEPTED, REVOKED = "pending", "accepted", "revoked"
 ACTIONS = ("invitation.sent", "invitation.revoked", "invitation.accepted", "member.role_changed",
            "member.removed", "ownership.transferred",
            # Billing writes here too: the log is the organization's, not only the team's.
-           "billing.subscribed", "billing.subscription_changed", "billing.payment_failed", "billing.invoice_paid")
+           "billing.subscribed", "billing.subscription_changed", "billing.payment_failed", "billing.invoice_paid",
+           "billing.restricted", "billing.restored")
 
 
 class Invitation(Identified, Timestamped, Base):

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Response, Router, delete, get, patch, post
+from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.agents import service as agents
 from edge.auth import Tenant
+from edge.routes.billing import free_limits
 from edge.routes.commands import Accepted, IdempotencyKey, accepted
 from edge.schemas import Body, Limit, Name, Text
 
@@ -98,9 +99,10 @@ def message_out(message) -> MessageOut:
 
 
 @post("/", status_code=HTTP_201_CREATED, summary="Create an agent (a draft)")
-async def create_agent(tenant: Tenant, data: AgentCreate) -> AgentOut:
+async def create_agent(request: Request, tenant: Tenant, data: AgentCreate) -> AgentOut:
     async with tenant("agents.manage") as (session, member):
         agent = await agents.create_agent(session, member.principal.org_id, name=data.name, model=data.model,
+                                          free=free_limits(request),
                                           description=data.description, instructions=data.instructions)
     return agent_out(agent)
 
@@ -179,11 +181,11 @@ async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: str | 
 
 @post("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages", status_code=HTTP_201_CREATED,
       summary="Add a message to a conversation")
-async def add_message(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
+async def add_message(request: Request, tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
                       data: MessageCreate) -> MessageOut:
     async with tenant("conversations.write") as (session, _):
         message = await agents.add_message(session, agent_id, conversation_id, role=data.role,
-                                           content=data.content)
+                                           content=data.content, free=free_limits(request))
     return message_out(message)
 
 

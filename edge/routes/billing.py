@@ -53,6 +53,7 @@ class SubscriptionOut(msgspec.Struct):
     stripe_subscription_id: str | None = None
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
+    pending_plan: str | None = None  # a downgrade that takes effect at `current_period_end`
 
 
 class InvoiceOut(msgspec.Struct):
@@ -80,15 +81,18 @@ class WebhookReceived(msgspec.Struct):
     duplicate: bool
 
 
-def _free_seats(request: Request) -> int:
-    return request.app.state.settings.team.free_plan_seats
+def free_limits(request: Request) -> plans.FreeLimits:
+    """The free plan's limits as this deployment configures them (FREE_PLAN_SEATS/_AGENTS/_MESSAGES)."""
+    settings = request.app.state.settings
+    return plans.FreeLimits(seats=settings.team.free_plan_seats, agents=settings.billing.free_plan_agents,
+                            messages=settings.billing.free_plan_messages)
 
 
 @get("/plans", summary="The plans and what each includes (public)")
 async def list_plans(request: Request) -> PlanList:
     return PlanList([PlanOut(p.name, p.title, p.price, plans.CURRENCY, p.interval, p.seats, p.agent_limit,
                              p.monthly_messages, p.stripe_product, p.stripe_plan)
-                     for p in plans.catalog(free_plan_seats=_free_seats(request))])
+                     for p in plans.catalog(free_limits(request))])
 
 
 @post("/subscription", status_code=202, summary="Subscribe to a paid plan (a command: the worker charges the card)")
@@ -104,7 +108,7 @@ class PlanChange(Body):
     plan: PlanName
 
 
-@patch("/subscription", status_code=202, summary="Upgrade now, prorated (a command); downgrades are refused for now")
+@patch("/subscription", status_code=202, summary="Upgrade now, prorated; downgrade at the period's end (a command)")
 async def change_plan(tenant: Tenant, data: PlanChange, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async with tenant("billing.manage") as (session, member):
         command = await billing.request_plan_change(session, member.principal.org_id, member.principal.user_id,
@@ -133,13 +137,12 @@ async def resume(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Resp
 async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
     async with tenant("billing.read") as (session, member):
         subscription = await billing.current_subscription(session, member.principal.org_id)
-        plan = await current_plan(session, member.principal.org_id)
-    seats = _free_seats(request) if plan.name == plans.FREE else plan.seats
+        plan = await current_plan(session, member.principal.org_id, free_limits(request))
     if subscription is None:
-        return SubscriptionOut(plan.name, "none", seats, plan.agent_limit, plan.monthly_messages)
-    return SubscriptionOut(plan.name, subscription.status, seats, plan.agent_limit, plan.monthly_messages,
+        return SubscriptionOut(plan.name, "none", plan.seats, plan.agent_limit, plan.monthly_messages)
+    return SubscriptionOut(plan.name, subscription.status, plan.seats, plan.agent_limit, plan.monthly_messages,
                            subscription.stripe_subscription_id, subscription.current_period_end,
-                           subscription.cancel_at_period_end)
+                           subscription.cancel_at_period_end, subscription.pending_plan)
 
 
 class Measure(msgspec.Struct):
@@ -158,8 +161,8 @@ class UsageOut(msgspec.Struct):
 @get("/usage", summary="Seats, agents and this month's messages against the plan's limits")
 async def get_usage(request: Request, tenant: Tenant) -> UsageOut:
     async with tenant("billing.read") as (session, member):
-        used = await entitlements.usage(session, member.principal.org_id, free_plan_seats=_free_seats(request))
-    return UsageOut(used.plan.name, used.period_start, Measure(used.seats_used, used.seats_limit),
+        used = await entitlements.usage(session, member.principal.org_id, free=free_limits(request))
+    return UsageOut(used.plan.name, used.period_start, Measure(used.seats_used, used.plan.seats),
                     Measure(used.agents_used, used.plan.agent_limit),
                     Measure(used.messages_used, used.plan.monthly_messages))
 

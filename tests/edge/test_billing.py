@@ -103,5 +103,5 @@ def test_usage_counts_what_the_plan_limits(owner, settings):
     usage = owner.get("/v1/billing/usage").json()
     assert usage["plan"] == "free"
     assert usage["seats"] == {"used": 2, "limit": settings.team.free_plan_seats}
-    assert usage["agents"] == {"used": 1, "limit": 1}
-    assert usage["messages"] == {"used": 2, "limit": 1000}
+    assert usage["agents"] == {"used": 1, "limit": settings.billing.free_plan_agents}
+    assert usage["messages"] == {"used": 2, "limit": settings.billing.free_plan_messages}

@@ -73,3 +73,15 @@ def test_team_settings_have_defaults_and_are_validated(tmp_path):
         load({"OBJECTA_HOME": str(tmp_path), "INVITATIONS_PER_HOUR": "0", "INVITATION_TTL_HOURS": "a week",
               "FREE_PLAN_SEATS": "-1"})
     assert len(refused.value.problems) == 3
+
+
+def test_the_free_plans_limits_and_the_grace_period_have_defaults_and_are_validated(tmp_path):
+    billing = load({"OBJECTA_HOME": str(tmp_path)}).billing
+    assert (billing.free_plan_agents, billing.free_plan_messages, billing.grace_days) == (5, 1000, 7)
+    custom = load({"OBJECTA_HOME": str(tmp_path), "FREE_PLAN_AGENTS": "2", "FREE_PLAN_MESSAGES": "10",
+                   "BILLING_GRACE_DAYS": "3"}).billing
+    assert (custom.free_plan_agents, custom.free_plan_messages, custom.grace_days) == (2, 10, 3)
+    with pytest.raises(SettingsError) as refused:
+        load({"OBJECTA_HOME": str(tmp_path), "FREE_PLAN_AGENTS": "0", "FREE_PLAN_MESSAGES": "lots",
+              "BILLING_GRACE_DAYS": "0"})
+    assert len(refused.value.problems) == 3

@@ -241,7 +241,7 @@ def test_cancel_at_period_end_then_take_it_back(owner, worker, webhook_edge, sta
     assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["cancel_at_period_end"] is False
 
 
-def test_upgrading_moves_the_plan_now_and_downgrading_is_refused(owner, worker, webhook_edge, stand_in):
+def test_upgrading_moves_the_plan_now(owner, worker, webhook_edge, stand_in):
     assert owner.patch("/v1/billing/subscription", json={"plan": "pro"}).status_code == 404  # not subscribed
     assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
     subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
@@ -258,8 +258,46 @@ def test_upgrading_moves_the_plan_now_and_downgrading_is_refused(owner, worker, 
 
     same = owner.patch("/v1/billing/subscription", json={"plan": "pro"})
     assert same.status_code == 409 and same.json()["error"]["code"] == "plan_unchanged"
-    down = owner.patch("/v1/billing/subscription", json={"plan": "starter"})
-    assert down.status_code == 422 and down.json()["error"]["code"] == "downgrade_not_available"
+
+
+def _change(account, plan):
+    response = account.patch("/v1/billing/subscription", json={"plan": plan})
+    assert response.status_code == 202, response.text
+    command = _finished(account, response.json()["command_id"])
+    assert command["status"] == "succeeded", command
+    return command["result"]
+
+
+def test_a_downgrade_waits_for_the_end_of_the_period(owner, worker, webhook_edge, stand_in, rows, settings):
+    assert _finished(owner, _subscribe(owner, plan="pro"))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+
+    result = _change(owner, "starter")
+    assert (result["plan"], result["pending_plan"]) == ("pro", "starter") and result["effective_at"]
+    body = owner.get("/v1/billing/subscription").json()
+    # Paid for pro until the period ends: pro's limits stay, the downgrade is shown as pending.
+    assert (body["plan"], body["seats"], body["pending_plan"]) == ("pro", 25, "starter")
+    assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"][0]["plan"]["id"] == (
+        "objecta_pro_monthly")
+    # The current plan again takes it back; then downgrade again.
+    assert _change(owner, "pro")["pending_plan"] is None
+    assert owner.get("/v1/billing/subscription").json()["pending_plan"] is None
+    assert _change(owner, "starter")["pending_plan"] == "starter"
+
+    # The period ends (the stand-in's clock cannot be moved: ours is, in the row) and the job runs.
+    rows("update subscriptions set current_period_end = now() - interval '1 minute' "
+         "where stripe_subscription_id = :s returning id", s=subscription_id)
+    broker = build_broker(settings)
+    BrokerSender(broker).send(Job("maintenance", "billing.apply_downgrades", (datetime.now(timezone.utc).isoformat(),)))
+    broker.close()
+    body = wait_for(lambda: (b := owner.get("/v1/billing/subscription").json())["plan"] == "starter" and b,
+                    what="the downgrade to be applied")
+    assert (body["seats"], body["pending_plan"], body["stripe_subscription_id"]) == (10, None, subscription_id)
+    assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"][0]["plan"]["id"] == (
+        "objecta_starter_monthly")
+    [logged] = rows("select details from activity_logs where org_id = :o and details->>'previous_plan' = 'pro'",
+                    o=owner.org_id)
+    assert logged["details"]["plan"] == "starter"
 
 
 def test_an_event_about_an_object_stripe_does_not_know_is_closed_with_the_reason(client, worker, settings, rows):

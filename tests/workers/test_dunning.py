@@ -1,0 +1,93 @@
+"""Dunning: past BILLING_GRACE_DAYS after a failed payment the organization is restricted, until an invoice is paid.
+
+The stand-in cannot fail a renewal on demand, nor move its clock: the failure time is set in the past
+in our row, and the "paid again" is the stand-in's paid invoice re-announced after we mark it open.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from domain.jobs import Job
+from objecta.broker import BrokerSender, build_broker
+from objecta.migrate import sync_url
+from tests.fixtures.app import sign_up
+from tests.fixtures.stripe import event, sign
+from tests.fixtures.worker import wait_for
+
+
+@pytest.fixture
+def sql(settings):
+    """One statement as the application role in the system scope (what the worker sees)."""
+    engine = create_engine(sync_url(settings.database.app_url))
+
+    def run(statement: str, **params) -> list[dict]:
+        with engine.begin() as connection:
+            connection.execute(text("select set_config('app.scope', 'system', true)"))
+            return [dict(row) for row in connection.execute(text(statement), params).mappings()]
+    yield run
+    engine.dispose()
+
+
+def _run_grace_check(settings):
+    broker = build_broker(settings)
+    BrokerSender(broker).send(Job("maintenance", "billing.check_grace", (datetime.now(timezone.utc).isoformat(),)))
+    broker.close()
+
+
+def _types(account) -> list[str]:
+    return [n["type"] for n in account.get("/v1/notifications").json()["items"]]
+
+
+def test_an_unpaid_failure_past_the_grace_period_restricts_growth_until_an_invoice_is_paid(
+        owner, client, worker, webhook_edge, sql, settings):
+    agent = owner.post("/v1/agents", json={"name": "bot", "model": "gpt-4o"}).json()
+    subscribed = owner.post("/v1/billing/subscription", json={"plan": "starter", "payment_method": "pm_card_visa"})
+    assert subscribed.status_code == 202
+    [invoice] = wait_for(lambda: [i for i in owner.get("/v1/billing/invoices").json()["items"]
+                                  if i["status"] == "paid"], what="the paid invoice")
+
+    # A failed payment BILLING_GRACE_DAYS + 1 days ago (what `invoice.payment_failed` starts), then the daily check.
+    sql("update billing_customers set payment_failed_at = now() - make_interval(days => :d) "
+        "where org_id = :o returning org_id", d=settings.billing.grace_days + 1, o=owner.org_id)
+    _run_grace_check(settings)
+    wait_for(lambda: sql("select 1 from billing_customers where org_id = :o and restricted_at is not null",
+                         o=owner.org_id), what="the restriction")
+
+    refused = [owner.post("/v1/agents", json={"name": "more", "model": "gpt-4o"}),
+               owner.post(f"/v1/agents/{agent['id']}/deploy"),
+               owner.post("/v1/team/invitations", json={"email": "late@example.com", "role": "member"})]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(402, "organization_restricted")] * 3
+    assert "payment failed" in refused[0].json()["error"]["message"]
+    assert owner.get("/v1/agents").status_code == 200  # reading and existing agents keep working
+    wait_for(lambda: "billing.restricted" in _types(owner), what="the restricted notice")
+
+    # The invoice is paid (here: marked open again, then Stripe's event about it arrives and is refetched as paid).
+    sql("update invoices set status = 'open', paid_at = null where stripe_invoice_id = :i returning id",
+        i=invoice["stripe_invoice_id"])
+    payload = event("invoice.payment_succeeded", {"id": invoice["stripe_invoice_id"]})
+    assert client.post("/v1/webhooks/stripe", content=payload, headers={
+        "Stripe-Signature": sign(payload, settings.billing.webhook_secret)}).status_code == 200
+    wait_for(lambda: sql("select 1 from billing_customers where org_id = :o and payment_failed_at is null "
+                         "and restricted_at is null", o=owner.org_id), what="the restriction to be lifted")
+    assert owner.post("/v1/agents", json={"name": "more", "model": "gpt-4o"}).status_code == 201
+    wait_for(lambda: "billing.restored" in _types(owner), what="the restored notice")
+
+
+def test_within_the_grace_period_nothing_is_restricted(owner, worker, sql, settings):
+    overdue = sign_up(owner.client)
+    for account, days in ((owner, settings.billing.grace_days - 1), (overdue, settings.billing.grace_days + 20)):
+        sql("insert into billing_customers (org_id, stripe_customer_id, payment_failed_at) "
+            "values (:o, :c, now() - make_interval(days => :d)) returning org_id",
+            o=account.org_id, c=f"cus_test_{account.org_id}", d=days)
+    _run_grace_check(settings)
+    # The overdue organization (checked in the same run) is restricted; ours, within its grace, is not.
+    wait_for(lambda: sql("select 1 from billing_customers where org_id = :o and restricted_at is not null",
+                         o=overdue.org_id), what="the overdue organization's restriction")
+    assert sql("select restricted_at from billing_customers where org_id = :o", o=owner.org_id) == [
+        {"restricted_at": None}]
+    assert owner.post("/v1/agents", json={"name": "fine", "model": "gpt-4o"}).status_code == 201
+    assert overdue.post("/v1/agents", json={"name": "no", "model": "gpt-4o"}).status_code == 402
