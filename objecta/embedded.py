@@ -72,6 +72,22 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: st
     raise EmbeddedError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float, what: str, log: Path | None = None) -> None:
+    """Wait until `url` answers 200, failing early (with the log's tail) if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            detail = log.read_text()[-2000:] if log and log.exists() else ""
+            raise EmbeddedError(f"{what} exited with code {process.returncode} while starting\n{detail}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise EmbeddedError(f"{what} did not answer {url} within {timeout:.0f}s")
+
+
 @dataclass
 class EmbeddedServer:
     name: str

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,20 +154,6 @@ def application_processes(settings: Settings) -> list[tuple[str, str, list[str]]
     ]
 
 
-def _wait_http(url: str, child: Child, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise RuntimeError(f"{child.name} exited with code {child.process.returncode}; see its log")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{child.name} did not answer {url} within {timeout:.0f}s")
-
-
 def stop_children(children: list[Child], timeout: float = 20) -> None:
     for child in reversed(children):
         child.stop()
@@ -202,7 +187,9 @@ def up(settings: Settings) -> int:
                 log_dir = _log_dir(settings)
                 for name, where, argv in application_processes(settings):
                     children.append(_spawn(name, where, argv, log_dir))
-                _wait_http(f"http://{settings.http.host}:{settings.http.edge_port}/readyz", children[0])
+                edge = children[0]
+                embedded.wait_for_http(f"http://{settings.http.host}:{settings.http.edge_port}/readyz",
+                                       edge.process, 60, edge.name, log_dir / f"{edge.name}.log")
                 _print_table(settings, servers, children, log_dir)
                 while True:
                     for index, child in enumerate(children):
