@@ -11,11 +11,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from domain.errors import DomainError
@@ -61,8 +66,8 @@ async def bind_tenant(session: AsyncSession, *, org_id: uuid.UUID | None = None,
     await connection.exec_driver_sql(TENANT_SQL, _tenant_params(info))
 
 
-def async_url(url: str) -> str:
-    """SQLAlchemy's URL for psycopg 3, whatever scheme the operator wrote."""
+def sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy's URL for psycopg 3 (sync and async engines alike), whatever scheme the operator wrote."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
@@ -94,7 +99,7 @@ class Database:
 
     def __init__(self, url: str, pool_size: int = 10):
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+            sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
             pool_recycle=1800)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
 

@@ -15,22 +15,16 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from domain.db import sqlalchemy_url
 from objecta.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def sync_url(url: str) -> str:
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
-
-
 def ensure_app_role(settings: Settings) -> None:
     app = urlsplit(settings.database.app_url)
     role, password = settings.database.app_role, unquote(app.password or "")
-    engine = create_engine(sync_url(settings.database.url), isolation_level="AUTOCOMMIT")
+    engine = create_engine(sqlalchemy_url(settings.database.url), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
             exists = connection.execute(text("select 1 from pg_roles where rolname = :r"), {"r": role}).scalar()
@@ -50,7 +44,7 @@ def ensure_app_role(settings: Settings) -> None:
 def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", sync_url(settings.database.url).replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(settings.database.url).replace("%", "%%"))
     config.attributes["app_role"] = settings.database.app_role
     return config
 

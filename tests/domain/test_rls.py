@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from domain.db import Database
-from objecta.migrate import sync_url
+from domain.db import Database, sqlalchemy_url
 
 # Tables that belong to no tenant; everything else must force RLS.
 GLOBAL_TABLES = {"alembic_version"}
@@ -18,7 +17,7 @@ GLOBAL_TABLES = {"alembic_version"}
 
 @pytest.fixture
 def owner_sql(settings):
-    engine = create_engine(sync_url(settings.database.url))
+    engine = create_engine(sqlalchemy_url(settings.database.url))
     with engine.connect() as connection:
         yield connection
     engine.dispose()

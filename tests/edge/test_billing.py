@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from objecta.migrate import sync_url
+from domain.db import sqlalchemy_url
 from tests.fixtures.app import add_member
 from tests.fixtures.stripe import event, sign
 
@@ -52,7 +52,7 @@ def test_only_an_owner_manages_billing_and_admins_read_it(client, settings, owne
 
 @pytest.fixture
 def stored(settings):
-    engine = create_engine(sync_url(settings.database.app_url))
+    engine = create_engine(sqlalchemy_url(settings.database.app_url))
 
     def count(event_id: str) -> int:
         with engine.begin() as connection:

@@ -7,20 +7,19 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from datetime import datetime, timezone
-
 from domain.billing import service as billing
-from domain.jobs import Job
-from objecta.broker import BrokerSender, build_broker
 from domain.billing.payments import StripePayments
 from domain.commands.models import Command
-from objecta.migrate import sync_url
+from domain.db import sqlalchemy_url
+from domain.jobs import Job
+from objecta.broker import BrokerSender, build_broker
 from tests.fixtures.stripe import event, sign
 from tests.fixtures.worker import wait_for
 
@@ -28,7 +27,7 @@ from tests.fixtures.worker import wait_for
 @pytest.fixture(scope="module")
 def rows(settings):
     """Run one query as the application role in the system scope (what the worker sees)."""
-    engine = create_engine(sync_url(settings.database.app_url))
+    engine = create_engine(sqlalchemy_url(settings.database.app_url))
 
     def query(sql: str, **params) -> list[dict]:
         with engine.begin() as connection:
@@ -206,7 +205,7 @@ def test_the_sweeper_requeues_a_stored_event_nobody_handled(owner, worker, webho
     subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
     stand_in.update_subscription(subscription_id, cancel_at_period_end="true")
     payload = json.loads(event("customer.subscription.updated", {"id": subscription_id}))
-    engine = create_engine(sync_url(settings.database.url))  # the owner: as if the edge stored it, minus the job
+    engine = create_engine(sqlalchemy_url(settings.database.url))  # the owner: as if the edge stored it, minus the job
     with engine.begin() as connection:
         connection.execute(text("insert into stripe_events (id, type, payload, received_at) "
                                 "values (:i, :t, cast(:p as jsonb), now() - interval '1 hour')"),

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import create_engine, text
 
+from domain.db import sqlalchemy_url
 from domain.jobs import Job
 from objecta.broker import BrokerSender, build_broker
-from objecta.migrate import sync_url
 from tests.fixtures.app import sign_up
 from tests.fixtures.stripe import event, sign
 from tests.fixtures.worker import wait_for
@@ -22,7 +22,7 @@ from tests.fixtures.worker import wait_for
 @pytest.fixture
 def sql(settings):
     """One statement as the application role in the system scope (what the worker sees)."""
-    engine = create_engine(sync_url(settings.database.app_url))
+    engine = create_engine(sqlalchemy_url(settings.database.app_url))
 
     def run(statement: str, **params) -> list[dict]:
         with engine.begin() as connection:

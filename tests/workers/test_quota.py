@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from objecta.migrate import sync_url
+from domain.db import sqlalchemy_url
 from tests.fixtures.app import add_member, client_with, sign_up
 from tests.fixtures.worker import wait_for
 
@@ -93,7 +93,7 @@ def test_the_months_counter_starts_from_the_messages_already_there(small_client,
     for n in range(3):
         assert owner.post(messages, json={"content": f"m{n}"}).status_code == 201
     # As if these three predated the counter (the release that added it): no row for the month.
-    engine = create_engine(sync_url(settings.database.url))
+    engine = create_engine(sqlalchemy_url(settings.database.url))
     with engine.begin() as connection:
         connection.execute(text("select set_config('app.scope', 'system', true)"))
         assert connection.execute(text("delete from message_usage where org_id = :o"), {"o": owner.org_id}).rowcount

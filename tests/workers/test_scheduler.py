@@ -17,11 +17,10 @@ from sqlalchemy import create_engine, text
 
 from domain import jobs
 from domain.agents import service as agents
-from domain.db import Database
+from domain.db import Database, sqlalchemy_url
 from domain.jobs import Job
 from domain.scheduling import service as scheduling
 from objecta.broker import BrokerSender, build_broker
-from objecta.migrate import sync_url
 from tests.fixtures.worker import wait_for
 
 DAILY_AT_2 = cron("0 2 * * *")
@@ -108,7 +107,7 @@ def test_the_sweeper_resends_a_command_whose_enqueue_was_lost(settings, owner, w
         command = _in_system(settings, submit)
     finally:
         jobs.use(previous)
-    engine = create_engine(sync_url(settings.database.url))
+    engine = create_engine(sqlalchemy_url(settings.database.url))
     with engine.begin() as connection:
         connection.execute(text("update commands set updated_at = now() - interval '1 hour' where id = :i"),
                            {"i": command.id})
@@ -130,7 +129,7 @@ def test_two_scheduler_processes_produce_one_run_per_tick(settings, test_env, wo
     schedulers = [subprocess.Popen([periodiq, "workers.broker", "schedules"], env=env,
                                    stdout=open(tmp_path / f"scheduler-{i}.log", "wb"), stderr=subprocess.STDOUT)
                   for i in range(2)]
-    engine = create_engine(sync_url(settings.database.url))
+    engine = create_engine(sqlalchemy_url(settings.database.url))
     # Periods are whole minutes; the one the schedulers start in counts.
     started = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from objecta.migrate import sync_url
+from domain.db import sqlalchemy_url
 from tests.fixtures.app import PASSWORD, sign_up
 from tests.fixtures.worker import wait_for
 
@@ -30,7 +30,7 @@ def relay(start_relay):
 
 @pytest.fixture(scope="module")
 def owner_sql(settings):
-    engine = create_engine(sync_url(settings.database.url))
+    engine = create_engine(sqlalchemy_url(settings.database.url))
     yield engine
     engine.dispose()
 
