@@ -15,7 +15,7 @@ TABLE = (
     Entry("commands.sweep", "* * * * *", queue="maintenance"),
     # Re-queue Stripe webhook events stored but never handled (workers/maintenance.py).
     Entry("billing.sweep_events", "* * * * *", queue="maintenance"),
-    # Apply downgrades whose paid period has ended (docs/billing.md; workers/maintenance.py).
+    # Apply downgrades whose paid period ends within the hour (docs/billing.md; workers/maintenance.py).
     Entry("billing.apply_downgrades", "*/5 * * * *", queue="maintenance"),
     # Restrict organizations whose failed payment is older than BILLING_GRACE_DAYS (docs/billing.md).
     Entry("billing.check_grace", "15 3 * * *", queue="maintenance"),

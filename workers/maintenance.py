@@ -41,7 +41,7 @@ async def sweep_events(ctx: WorkerContext, period: datetime) -> None:
 
 @scheduled_actor("billing.apply_downgrades", queue="maintenance", max_retries=0)
 async def apply_downgrades(ctx: WorkerContext, period: datetime) -> None:
-    """Move subscriptions whose paid period ended to their pending cheaper plan, each in its own transaction."""
+    """Move subscriptions whose paid period ends within the hour to their pending cheaper plan, each in its own transaction."""
     async with ctx.db.transaction(system=True) as session:
         due = await billing.due_downgrades(session)
     for subscription_id in due:

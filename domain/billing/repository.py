@@ -55,15 +55,15 @@ async def set_pending_plan(session: AsyncSession, stripe_subscription_id: str, p
                           .values(pending_plan=plan, updated_at=func.now()))
 
 
-async def due_downgrades(session: AsyncSession, now: datetime, limit: int) -> list[str]:
-    """Stripe ids of live subscriptions whose pending downgrade is due (system scope).
+async def due_downgrades(session: AsyncSession, period_ends_by: datetime, limit: int) -> list[str]:
+    """Stripe ids of live subscriptions with a pending downgrade whose period ends by then (system scope).
 
     One set to cancel at the period end is left alone: Stripe ends it instead.
     """
     query = (select(Subscription.stripe_subscription_id)
              .where(Subscription.pending_plan.is_not(None), Subscription.status.in_(LIVE),
                     Subscription.cancel_at_period_end.is_(False),
-                    Subscription.current_period_end <= now)
+                    Subscription.current_period_end <= period_ends_by)
              .order_by(Subscription.current_period_end).limit(limit))
     return list((await session.execute(query)).scalars())
 

@@ -11,7 +11,7 @@ the operation, so a retried attempt gets Stripe's first answers back.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -145,13 +145,19 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
     return _result(state.id, chosen.name, state.status)
 
 
+# A downgrade is applied this long before the paid period ends, so that Stripe's renewal (drafted at the
+# period end) is already at the cheaper price; the customer loses at most this much of the dearer plan,
+# and Stripe's proration credits it (docs/decisions.md, 35).
+DOWNGRADE_LEAD = timedelta(hours=1)
+
+
 async def due_downgrades(session: AsyncSession, *, limit: int = 100) -> list[str]:
-    """Subscriptions whose paid period has ended with a downgrade pending (system scope)."""
-    return await repository.due_downgrades(session, utcnow(), limit)
+    """Subscriptions with a downgrade pending whose paid period ends within DOWNGRADE_LEAD (system scope)."""
+    return await repository.due_downgrades(session, utcnow() + DOWNGRADE_LEAD, limit)
 
 
 async def apply_downgrade(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
-    """Move a subscription whose period ended to its pending plan at Stripe, record it, log it (system scope).
+    """Move a subscription whose period is about to end to its pending plan at Stripe, record it, log it (system scope).
 
     The idempotency key names the period, so a repeated run in the same period gets Stripe's first answer.
     """
@@ -194,8 +200,14 @@ async def ensure_customer(session: AsyncSession, payments: StripePayments, comma
 
 async def subscribe(session: AsyncSession, command: Command, payments: StripePayments, customer: str, *,
                     ip: str | None = None) -> dict[str, Any]:
-    """The worker's side: attach the card, subscribe, record the subscription."""
+    """The worker's side: attach the card, subscribe, record the subscription.
+
+    The organization's lock is held until this transaction commits with the
+    subscription recorded, so a second subscribe running at the same time waits
+    and then finds it (it would otherwise create a second one at Stripe).
+    """
     chosen = plans.paid_plan(command.payload["plan"])
+    await repository.lock_organization(session, command.org_id)
     current = await repository.current_subscription(session, command.org_id)
     if current is not None and current.live:
         if current.plan == chosen.name:

@@ -103,6 +103,18 @@ def test_a_declined_card_fails_readably_and_leaves_no_active_subscription(owner,
     assert all(s["status"] != "active" for s in stand_in.subscriptions_of(customer["id"]))
 
 
+def test_two_subscribes_at_once_make_one_subscription(owner, worker, webhook_edge, stand_in):
+    """Both are accepted (nothing is subscribed yet); the worker runs them side by side: one subscribes."""
+    commands = {plan: _subscribe(owner, plan=plan) for plan in ("starter", "pro")}
+    status = {plan: _finished(owner, command)["status"] for plan, command in commands.items()}
+    [customer] = stand_in.customers_of(owner.org_id)
+    live = [s for s in stand_in.subscriptions_of(customer["id"]) if s["status"] == "active"]
+    assert len(live) == 1, live
+    [winner] = [plan for plan, outcome in status.items() if outcome == "succeeded"]
+    assert sorted(status.values()) == ["failed", "succeeded"], status
+    assert owner.get("/v1/billing/subscription").json()["plan"] == winner
+
+
 def test_a_retry_after_the_customer_was_saved_reuses_it(owner, worker, webhook_edge, stand_in):
     """A subscribe that failed after the customer was recorded, then another: one customer at Stripe."""
     assert _finished(owner, _subscribe(owner, card="pm_card_visa_chargeDeclined"))["status"] == "failed"
@@ -283,8 +295,9 @@ def test_a_downgrade_waits_for_the_end_of_the_period(owner, worker, webhook_edge
     assert owner.get("/v1/billing/subscription").json()["pending_plan"] is None
     assert _change(owner, "starter")["pending_plan"] == "starter"
 
-    # The period ends (the stand-in's clock cannot be moved: ours is, in the row) and the job runs.
-    rows("update subscriptions set current_period_end = now() - interval '1 minute' "
+    # The period nears its end (the stand-in's clock cannot be moved: ours is, in the row) and the job runs:
+    # within the last hour it moves the plan, so that Stripe's renewal is already at the cheaper price.
+    rows("update subscriptions set current_period_end = now() + interval '30 minutes' "
          "where stripe_subscription_id = :s returning id", s=subscription_id)
     broker = build_broker(settings)
     BrokerSender(broker).send(Job("maintenance", "billing.apply_downgrades", (datetime.now(timezone.utc).isoformat(),)))
