@@ -17,6 +17,8 @@ TABLE = (
     Entry("billing.sweep_events", "* * * * *", queue="maintenance"),
     # Apply downgrades whose paid period ends within the hour (docs/billing.md; workers/maintenance.py).
     Entry("billing.apply_downgrades", "*/5 * * * *", queue="maintenance"),
+    # Remind of trials ending within three days, when Stripe's trial_will_end has not (docs/billing.md).
+    Entry("billing.remind_trials", "0 9 * * *", queue="maintenance"),
     # Restrict organizations whose failed payment is older than BILLING_GRACE_DAYS (docs/billing.md).
     Entry("billing.check_grace", "15 3 * * *", queue="maintenance"),
     # Yesterday's analytics rolled up at 2 AM; catches up on missed nights for

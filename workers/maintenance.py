@@ -7,7 +7,7 @@ from datetime import datetime
 
 import schedules  # noqa: F401  (the schedule ticks run on this queue)
 from domain.billing import service as billing
-from domain.billing import dunning, webhooks
+from domain.billing import dunning, trials, webhooks
 from domain.commands import service as commands
 from workers.context import WorkerContext
 from workers.scheduled import scheduled_actor
@@ -51,6 +51,15 @@ async def apply_downgrades(ctx: WorkerContext, period: datetime) -> None:
         except Exception:
             # Stripe or the database failed for this one: the next run (every 5 minutes) tries again.
             log.exception("downgrading subscription %s failed", subscription_id)
+
+
+@scheduled_actor("billing.remind_trials", queue="maintenance", max_retries=0)
+async def remind_trials(ctx: WorkerContext, period: datetime) -> None:
+    """Remind owners and admins of trials ending within three days (once each)."""
+    async with ctx.db.transaction(system=True) as session:
+        reminded = await trials.remind_ending(session)
+    if reminded:
+        log.info("reminded %d organization(s) that their trial ends soon", reminded)
 
 
 @scheduled_actor("billing.check_grace", queue="maintenance", max_retries=0)

@@ -13,6 +13,10 @@ class AlreadySubscribed(Conflict, BillingError):
     code = "already_subscribed"
 
 
+class TrialAlreadyUsed(Conflict, BillingError):
+    code = "trial_already_used"
+
+
 class SubscriptionNotFound(NotFound, BillingError):
     code = "subscription_not_found"
 

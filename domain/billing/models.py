@@ -21,6 +21,9 @@ class BillingCustomer(Base):
     org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     stripe_customer_id: Mapped[str]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    payment_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    restricted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payment_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Subscription(Identified, Timestamped, Base):
@@ -34,6 +37,8 @@ class Subscription(Identified, Timestamped, Base):
     current_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_at_period_end: Mapped[bool]
     pending_plan: Mapped[str | None]  # a downgrade applied when the period ends (docs/billing.md)
+    trial_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    trial_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @property

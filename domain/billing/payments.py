@@ -16,6 +16,7 @@ instead of a second customer or subscription.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ class SubscriptionState:
     cancel_at_period_end: bool
     org_id: str | None  # from our metadata
     item_id: str | None = None  # the one subscription item (its plan is what we bill)
+    trial_end: int | None = None  # unix seconds; set while (or since) the subscription was a trial
 
 
 @dataclass(frozen=True)
@@ -94,15 +96,19 @@ class StripePayments:
     # -- subscriptions and invoices ----------------------------------------------------
 
     async def create_subscription(self, customer: str, plan: Plan, *, org_id: str, quantity: int = 1,
-                                  idempotency_key: str) -> SubscriptionState:
+                                  trial_end: int | None = None, idempotency_key: str) -> SubscriptionState:
         """Subscribe and charge the first invoice now; a refused charge raises and leaves no subscription.
 
         `error_if_incomplete`: Stripe answers 402 instead of creating an `incomplete` subscription.
+        With `trial_end` (unix seconds, fixed by the caller so a retry sends the same parameters under
+        the same idempotency key) nothing is charged until then: the subscription is `trialing`.
         """
-        created = await _call(self.client.v1.subscriptions.create_async({
+        params: dict[str, Any] = {
             "customer": customer, "items": [{"plan": plan.stripe_plan, "quantity": quantity}],
-            "payment_behavior": "error_if_incomplete", "metadata": {"org_id": org_id}},
-            {"idempotency_key": idempotency_key}))
+            "payment_behavior": "error_if_incomplete", "metadata": {"org_id": org_id}}
+        if trial_end is not None:
+            params["trial_end"] = trial_end
+        created = await _call(self.client.v1.subscriptions.create_async(params, {"idempotency_key": idempotency_key}))
         state = subscription_state(created.to_dict())
         if state.status == "incomplete":
             # Stripe itself answers 402 above; the stand-in ignores `error_if_incomplete`
@@ -220,8 +226,14 @@ def subscription_state(raw: dict[str, Any]) -> SubscriptionState:
     plan = item.get("plan") or raw.get("plan") or {}
     # Newer API versions moved the period to the item; older ones (and the stand-in) keep it on the subscription.
     period_end = raw.get("current_period_end") or item.get("current_period_end")
+    trial_end = raw.get("trial_end")
+    status = raw["status"]
+    if status == "incomplete" and trial_end and trial_end > time.time() and not raw.get("latest_invoice"):
+        # The stand-in never says `trialing`: it leaves a trial `incomplete`, with no invoice. Stripe says
+        # `trialing` itself, and never has an incomplete subscription without an invoice.
+        status = "trialing"
     return SubscriptionState(
-        id=raw["id"], customer=_id(raw.get("customer")), status=raw["status"],
+        id=raw["id"], customer=_id(raw.get("customer")), status=status, trial_end=trial_end,
         stripe_plan=plan.get("id") if isinstance(plan, dict) else plan,
         quantity=int(item.get("quantity") or raw.get("quantity") or 1), current_period_end=period_end,
         cancel_at_period_end=bool(raw.get("cancel_at_period_end")),

@@ -25,6 +25,7 @@ class Plan:
     monthly_messages: int | None  # None: unlimited
     stripe_product: str | None  # None: never billed (the free plan)
     stripe_plan: str | None
+    trial_days: int = 0  # a first subscription may start with a free trial this long (0: none)
 
     @property
     def paid(self) -> bool:
@@ -39,11 +40,11 @@ PLANS: dict[str, Plan] = {plan.name: plan for plan in (
     Plan(FREE, "Free", 0, "month", seats=5, agent_limit=5, monthly_messages=1_000,
          stripe_product=None, stripe_plan=None),
     Plan("starter", "Starter", 2_900, "month", seats=10, agent_limit=10, monthly_messages=20_000,
-         stripe_product="objecta_starter", stripe_plan="objecta_starter_monthly"),
+         stripe_product="objecta_starter", stripe_plan="objecta_starter_monthly", trial_days=14),
     Plan("pro", "Pro", 9_900, "month", seats=25, agent_limit=25, monthly_messages=200_000,
-         stripe_product="objecta_pro", stripe_plan="objecta_pro_monthly"),
+         stripe_product="objecta_pro", stripe_plan="objecta_pro_monthly", trial_days=14),
     Plan("enterprise", "Enterprise", 49_900, "month", seats=200, agent_limit=None, monthly_messages=None,
-         stripe_product="objecta_enterprise", stripe_plan="objecta_enterprise_monthly"),
+         stripe_product="objecta_enterprise", stripe_plan="objecta_enterprise_monthly", trial_days=14),
 )}
 
 
@@ -90,6 +91,11 @@ def paid_plan(name: str) -> Plan:
         raise UnknownPlan(f"{name!r} is not a plan you subscribe to; cancel the subscription to go back to it",
                           details={"field": "plan", "known": [p for p in PLANS if PLANS[p].paid]})
     return chosen
+
+
+def money(cents: int, currency: str = CURRENCY) -> str:
+    """An amount as people read it: 29.00 USD."""
+    return f"{cents / 100:,.2f} {currency.upper()}"
 
 
 def by_stripe_plan(stripe_plan: str | None) -> Plan | None:

@@ -43,10 +43,34 @@ async def current_subscription(session: AsyncSession, org_id: uuid.UUID) -> Subs
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def had_trial(session: AsyncSession, org_id: uuid.UUID) -> bool:
+    """Whether any subscription of the organization, live or ended, started with a trial."""
+    found = await session.execute(select(Subscription.id).where(Subscription.org_id == org_id,
+                                                                Subscription.trial_end.is_not(None)).limit(1))
+    return found.first() is not None
+
+
+async def trials_ending(session: AsyncSession, ending_by: datetime, now: datetime, limit: int, *,
+                        stripe_subscription_id: str | None = None) -> list[Subscription]:
+    """Trialing subscriptions whose trial ends between now and `ending_by`, not yet reminded (system scope).
+
+    Locked, skipping rows another transaction holds: two runs never remind of one trial twice.
+    """
+    query = (select(Subscription)
+             .where(Subscription.status == "trialing", Subscription.trial_reminded_at.is_(None),
+                    Subscription.trial_end > now, Subscription.trial_end <= ending_by)
+             .order_by(Subscription.trial_end).limit(limit).with_for_update(skip_locked=True)
+             # The webhook handler has just upserted the row in Core: refresh what the session holds.
+             .execution_options(populate_existing=True))
+    if stripe_subscription_id is not None:
+        query = query.where(Subscription.stripe_subscription_id == stripe_subscription_id)
+    return list((await session.execute(query)).scalars())
+
+
 async def upsert_subscription(session: AsyncSession, values: dict[str, Any]) -> None:
     statement = insert(Subscription.__table__).values(**values)
     changing = {k: statement.excluded[k] for k in ("plan", "status", "quantity", "current_period_end",
-                                                   "cancel_at_period_end", "updated_at")}
+                                                   "cancel_at_period_end", "trial_end", "updated_at")}
     await session.execute(statement.on_conflict_do_update(index_elements=["stripe_subscription_id"], set_=changing))
 
 

@@ -26,6 +26,7 @@ from domain.billing.errors import (
     PlanUnchanged,
     PaymentUnavailable,
     SubscriptionNotFound,
+    TrialAlreadyUsed,
 )
 from domain.billing.models import Invoice, Subscription
 from domain.billing.payments import StripePayments, SubscriptionState
@@ -43,10 +44,12 @@ CHANGE_PLAN = CommandKind("billing.change_plan", queue="billing", actor="billing
 
 
 async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
-                               payment_method: str, idempotency_key: str | None) -> Command:
+                               payment_method: str, trial: bool = False, idempotency_key: str | None) -> Command:
     """Accept a subscription to a paid plan; the `billing` worker talks to Stripe.
 
-    Refused now: an unknown or free plan (422), an organization already subscribed (409).
+    With `trial`, the plan's free trial first (one per organization): the card is kept, nothing is
+    charged until the trial ends. Refused now: an unknown or free plan (422), an organization
+    already subscribed (409), a second trial (409 `trial_already_used`).
     """
     chosen = plans.paid_plan(plan)
     if idempotency_key is not None:
@@ -57,8 +60,15 @@ async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id
     if current is not None and current.live:
         raise AlreadySubscribed(f"this organization is already subscribed to the {current.plan} plan; "
                                 "change the plan instead", details={"plan": current.plan})
-    return await commands.submit(session, SUBSCRIBE, org_id=org_id, user_id=user_id,
-                                 payload={"plan": chosen.name, "payment_method": payment_method},
+    payload: dict[str, Any] = {"plan": chosen.name, "payment_method": payment_method}
+    if trial:
+        if await repository.had_trial(session, org_id):
+            raise TrialAlreadyUsed("this organization has had its free trial; subscribe without one",
+                                   details={"field": "trial"})
+        # Fixed here, not in the worker: a retried attempt must send Stripe the same parameters
+        # under the same idempotency key.
+        payload["trial_end"] = int((utcnow() + timedelta(days=chosen.trial_days)).timestamp())
+    return await commands.submit(session, SUBSCRIBE, org_id=org_id, user_id=user_id, payload=payload,
                                  idempotency_key=idempotency_key)
 
 
@@ -218,12 +228,14 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
         await payments.attach_default_payment_method(customer, command.payload["payment_method"],
                                                      idempotency_key=f"{key}:payment_method")
         state = await payments.create_subscription(customer, chosen, org_id=str(command.org_id),
+                                                   trial_end=command.payload.get("trial_end"),
                                                    idempotency_key=f"{key}:subscription")
     except Exception as error:
         raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
     await team.log(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
-                   details={"plan": chosen.name, "subscription": state.id, "status": state.status})
+                   details={"plan": chosen.name, "subscription": state.id, "status": state.status,
+                            "trial_end": _moment(state.trial_end).isoformat() if state.trial_end else None})
     return _result(state.id, chosen.name, state.status)
 
 
@@ -265,7 +277,8 @@ async def record_subscription(session: AsyncSession, org_id: uuid.UUID, state: S
         "stripe_customer_id": state.customer, "plan": plan.name if plan else (state.stripe_plan or "unknown"),
         "status": state.status, "quantity": state.quantity,
         "current_period_end": _moment(state.current_period_end),
-        "cancel_at_period_end": state.cancel_at_period_end, "created_at": now, "updated_at": now})
+        "cancel_at_period_end": state.cancel_at_period_end, "trial_end": _moment(state.trial_end),
+        "created_at": now, "updated_at": now})
 
 
 async def current_subscription(session: AsyncSession, org_id: uuid.UUID) -> Subscription | None:

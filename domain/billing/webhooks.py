@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import jobs
 from domain.accounts import repository as accounts
-from domain.billing import dunning, plans, repository
+from domain.billing import dunning, plans, repository, trials
 from domain.billing.errors import PaymentRejected
 from domain.billing.payments import InvoiceState, StripePayments
 from domain.billing.service import record_subscription
@@ -36,7 +36,7 @@ QUEUE = "billing"
 HANDLE = "billing.handle_event"
 MAX_ATTEMPTS = 30  # failed handlings of one event before the sweeper stops re-queueing it
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
-                       "customer.subscription.deleted")
+                       "customer.subscription.deleted", "customer.subscription.trial_will_end")
 # Stripe sends finalized/paid/payment_succeeded/payment_failed; the stand-in sends created,
 # payment_succeeded and payment_failed. Every one triggers the same refetch.
 INVOICE_EVENTS = ("invoice.created", "invoice.finalized", "invoice.updated", "invoice.paid",
@@ -103,6 +103,9 @@ async def _subscription_changed(session: AsyncSession, payments: StripePayments,
         await team.log(session, None, org_id, "billing.subscription_changed", ip=None, details={
             "subscription": state.id, "status": state.status, "plan": after.name if after else state.stripe_plan,
             "previous_status": before.status, "cancel_at_period_end": state.cancel_at_period_end})
+    # `trial_will_end` is the usual trigger; any event about a trial that ends soon will do (once).
+    if await trials.remind_ending(session, subscription_id=state.id):
+        return f"subscription {state.id} is {state.status}; reminded that its trial ends"
     return f"subscription {state.id} is {state.status}"
 
 
@@ -128,7 +131,7 @@ async def _invoice_changed(session: AsyncSession, payments: StripePayments, invo
         await dunning.payment_made(session, org_id)
     if event_type == "invoice.payment_failed" and invoice.status != "paid" and previous != invoice.status:
         notifications.notify(session, org_id, "billing.payment_failed", {
-            "reason": f"the invoice of {_money(invoice.amount_due, invoice.currency)} could not be charged"})
+            "reason": f"the invoice of {plans.money(invoice.amount_due, invoice.currency)} could not be charged"})
         await dunning.payment_failed(session, org_id)
     return f"invoice {invoice.id} is {invoice.status}"
 
@@ -152,12 +155,8 @@ async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceSta
     mail.send_later(session, dedupe_key=f"billing_confirmation:{org_id}", to=invoice.customer_email,
                     template="billing_confirmation", context={
                         "organization_name": org.name if org else "", "plan_title": plan.title if plan else "paid",
-                        "amount": _money(invoice.amount_paid, invoice.currency),
+                        "amount": plans.money(invoice.amount_paid, invoice.currency),
                         "invoice_url": invoice.hosted_invoice_url or "", "app_url": app_url})
-
-
-def _money(cents: int, currency: str) -> str:
-    return f"{cents / 100:,.2f} {currency.upper()}"
 
 
 def _moment(seconds: int | None) -> datetime | None:

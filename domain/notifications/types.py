@@ -44,13 +44,15 @@ TYPES: dict[str, NotificationType] = {t.name: t for t in (
                      "{message}", EVERYONE),
     NotificationType("system.update", "{headline}", "{message}", EVERYONE, email=False),
     NotificationType("system.downtime", "Service disruption", "{message}", EVERYONE),
-    NotificationType("billing.payment_due", "Payment due",
-                     "An invoice of {amount} is due on {due_date}.", OWNERS_AND_ADMINS),
+    NotificationType("billing.payment_due", "Payment due: {amount}",
+                     "An invoice of {amount} is still unpaid. Update your payment method before {due_date}, "
+                     "or new agents, deploys and invitations will be paused until it is paid.", OWNERS_AND_ADMINS),
     NotificationType("billing.payment_failed", "Payment failed",
                      "We could not charge your payment method: {reason}. Update it to keep your plan.",
                      OWNERS_AND_ADMINS),
-    NotificationType("billing.trial_ending", "Your trial ends in {days} days",
-                     "Choose a plan before {ends_on} to keep your agents running.", OWNERS_AND_ADMINS),
+    NotificationType("billing.trial_ending", "Your {plan} trial ends in {days}",
+                     "On {ends_on} the card on file will be charged {amount} for the {plan} plan. "
+                     "Change the plan or cancel before then if you want something else.", OWNERS_AND_ADMINS),
     NotificationType("billing.quota_warning", "{percent}% of this month's messages used",
                      "{used} of the {quota} messages your {plan} plan includes in {month} are used. "
                      "Messages keep working past the quota; {upgrade_to} includes more.", OWNERS_AND_ADMINS),

@@ -33,6 +33,7 @@ class PlanOut(msgspec.Struct):
     monthly_messages: int | None
     stripe_product: str | None
     stripe_plan: str | None
+    trial_days: int  # a first subscription may start with a free trial this long
 
 
 class PlanList(msgspec.Struct):
@@ -42,6 +43,7 @@ class PlanList(msgspec.Struct):
 class SubscribeBody(Body):
     plan: PlanName
     payment_method: PaymentMethod
+    trial: bool = False  # start with the plan's free trial (once per organization); charged when it ends
 
 
 class SubscriptionOut(msgspec.Struct):
@@ -54,6 +56,7 @@ class SubscriptionOut(msgspec.Struct):
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
     pending_plan: str | None = None  # a downgrade that takes effect at `current_period_end`
+    trial_end: datetime | None = None  # while `trialing`: when the first charge happens
 
 
 class InvoiceOut(msgspec.Struct):
@@ -91,7 +94,7 @@ def free_limits(request: Request) -> plans.FreeLimits:
 @get("/plans", summary="The plans and what each includes (public)")
 async def list_plans(request: Request) -> PlanList:
     return PlanList([PlanOut(p.name, p.title, p.price, plans.CURRENCY, p.interval, p.seats, p.agent_limit,
-                             p.monthly_messages, p.stripe_product, p.stripe_plan)
+                             p.monthly_messages, p.stripe_product, p.stripe_plan, p.trial_days)
                      for p in plans.catalog(free_limits(request))])
 
 
@@ -100,7 +103,7 @@ async def subscribe(tenant: Tenant, data: SubscribeBody, idempotency_key: Idempo
     async with tenant("billing.manage") as (session, member):
         command = await billing.request_subscription(
             session, member.principal.org_id, member.principal.user_id, plan=data.plan,
-            payment_method=data.payment_method, idempotency_key=idempotency_key)
+            payment_method=data.payment_method, trial=data.trial, idempotency_key=idempotency_key)
     return accepted(command)
 
 
@@ -142,7 +145,7 @@ async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
         return SubscriptionOut(plan.name, "none", plan.seats, plan.agent_limit, plan.monthly_messages)
     return SubscriptionOut(plan.name, subscription.status, plan.seats, plan.agent_limit, plan.monthly_messages,
                            subscription.stripe_subscription_id, subscription.current_period_end,
-                           subscription.cancel_at_period_end, subscription.pending_plan)
+                           subscription.cancel_at_period_end, subscription.pending_plan, subscription.trial_end)
 
 
 class Measure(msgspec.Struct):
