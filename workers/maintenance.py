@@ -64,8 +64,11 @@ async def remind_trials(ctx: WorkerContext, period: datetime) -> None:
 
 @scheduled_actor("billing.check_grace", queue="maintenance", max_retries=0)
 async def check_grace(ctx: WorkerContext, period: datetime) -> None:
-    """Restrict organizations whose failed payment is older than BILLING_GRACE_DAYS."""
+    """Remind organizations three days before BILLING_GRACE_DAYS runs out; restrict those past it."""
     async with ctx.db.transaction(system=True) as session:
+        reminded = await dunning.remind_overdue(session, grace_days=ctx.settings.billing.grace_days)
         restricted = await dunning.restrict_overdue(session, grace_days=ctx.settings.billing.grace_days)
+    if reminded:
+        log.info("reminded %d organization(s) of an unpaid invoice", len(reminded))
     if restricted:
         log.warning("restricted %d organization(s) for a failed payment", len(restricted))

@@ -1,5 +1,9 @@
 """Dunning: a failed invoice payment starts a grace period; past it the organization is restricted.
 
+The owners and admins hear of it three times, in-app and by email: `billing.payment_failed` when
+it happens, `billing.payment_due` REMIND_BEFORE the restriction (naming the amount and the date),
+`billing.restricted` when it starts; and `billing.restored` when an invoice is paid.
+
 Restricted means the organization cannot grow: new agents, deploys and invitations answer
 402 `organization_restricted` (`entitlements.check_not_restricted`). Everything else keeps
 working. A paid invoice lifts the restriction and ends the grace period.
@@ -12,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.billing import repository
+from domain.billing import plans, repository
 from domain.models import utcnow
 from domain.notifications import service as notifications
 from domain.team import service as team
@@ -28,6 +32,22 @@ async def payment_made(session: AsyncSession, org_id: uuid.UUID) -> None:
     if await repository.clear_payment_failure(session, org_id):
         await team.log(session, None, org_id, "billing.restored", ip=None)
         notifications.notify(session, org_id, "billing.restored", {})
+
+
+REMIND_BEFORE = timedelta(days=3)
+
+
+async def remind_overdue(session: AsyncSession, *, grace_days: int) -> list[uuid.UUID]:
+    """Tell organizations restricted within REMIND_BEFORE what is due and by when, once per grace period."""
+    now = utcnow()
+    grace = timedelta(days=grace_days)
+    reminded = await repository.remind_unpaid(session, now - max(grace - REMIND_BEFORE, timedelta(0)), now)
+    for org_id, failed_at in reminded:
+        unpaid = await repository.latest_unpaid_invoice(session, org_id)
+        notifications.notify(session, org_id, "billing.payment_due", {
+            "amount": plans.money(unpaid.amount_due, unpaid.currency) if unpaid else "your latest invoice",
+            "due_date": f"{failed_at + grace:%B %d, %Y}"})
+    return [org_id for org_id, _ in reminded]
 
 
 async def restrict_overdue(session: AsyncSession, *, grace_days: int) -> list[uuid.UUID]:

@@ -180,12 +180,30 @@ async def mark_payment_failed(session: AsyncSession, org_id: uuid.UUID, now: dat
 async def clear_payment_failure(session: AsyncSession, org_id: uuid.UUID) -> bool:
     """A paid invoice ends the grace period and any restriction; True if the organization was restricted."""
     row = (await session.execute(text("""
-        update billing_customers c set payment_failed_at = null, restricted_at = null
+        update billing_customers c set payment_failed_at = null, restricted_at = null, payment_reminded_at = null
         from billing_customers before where c.org_id = :org and before.org_id = c.org_id
             and before.payment_failed_at is not null
         returning before.restricted_at is not null
     """), {"org": org_id})).first()
     return bool(row and row[0])
+
+
+async def remind_unpaid(session: AsyncSession, failed_before: datetime, now: datetime
+                        ) -> list[tuple[uuid.UUID, datetime]]:
+    """Mark as reminded the unrestricted organizations whose payment failed before then (system scope);
+    (org id, when the payment failed) of each one marked now."""
+    found = await session.execute(text("""
+        update billing_customers set payment_reminded_at = :now
+        where payment_failed_at <= :before and restricted_at is null and payment_reminded_at is null
+        returning org_id, payment_failed_at
+    """), {"before": failed_before, "now": now})
+    return [(row[0], row[1]) for row in found]
+
+
+async def latest_unpaid_invoice(session: AsyncSession, org_id: uuid.UUID) -> Invoice | None:
+    query = (select(Invoice).where(Invoice.org_id == org_id, Invoice.status.in_(("open", "uncollectible")))
+             .order_by(Invoice.issued_at.desc()).limit(1))
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def restrict_overdue(session: AsyncSession, failed_before: datetime, now: datetime) -> list[uuid.UUID]:

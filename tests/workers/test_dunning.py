@@ -6,6 +6,7 @@ in our row, and the "paid again" is the stand-in's paid invoice re-announced aft
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -91,3 +92,28 @@ def test_within_the_grace_period_nothing_is_restricted(owner, worker, sql, setti
         {"restricted_at": None}]
     assert owner.post("/v1/agents", json={"name": "fine", "model": "gpt-4o"}).status_code == 201
     assert overdue.post("/v1/agents", json={"name": "no", "model": "gpt-4o"}).status_code == 402
+
+
+def test_three_days_before_the_restriction_owners_are_told_what_is_due_once(owner, worker, sql, settings):
+    recent = sign_up(owner.client)
+    grace = settings.billing.grace_days
+    for account, days in ((owner, grace - 2), (recent, 1)):
+        sql("insert into billing_customers (org_id, stripe_customer_id, payment_failed_at) "
+            "values (:o, :c, now() - make_interval(days => :d)) returning org_id",
+            o=account.org_id, c=f"cus_test_{account.org_id}", d=days)
+    sql("insert into invoices (id, org_id, stripe_invoice_id, status, amount_due, amount_paid, currency, issued_at) "
+        "values (gen_random_uuid(), :o, :i, 'open', 2900, 0, 'usd', now() - interval '3 days') returning id",
+        o=owner.org_id, i=f"in_test_{owner.org_id}")
+    _run_grace_check(settings)
+    _run_grace_check(settings)  # the next day's run: no second reminder
+    [due] = wait_for(lambda: [n for n in owner.get("/v1/notifications").json()["items"]
+                              if n["type"] == "billing.payment_due"], what="the payment-due reminder")
+    assert due["title"] == "Payment due: 29.00 USD"
+    restriction_day = sql("select payment_failed_at + make_interval(days => :g) as day from billing_customers "
+                          "where org_id = :o", g=grace, o=owner.org_id)[0]["day"]
+    assert f"{restriction_day:%B %d, %Y}" in due["body"]
+    time.sleep(1)
+    assert [n["type"] for n in owner.get("/v1/notifications").json()["items"]].count("billing.payment_due") == 1
+    assert "billing.payment_due" not in _types(recent)  # four days from its restriction: not yet
+    assert sql("select restricted_at from billing_customers where org_id = :o", o=owner.org_id) == [
+        {"restricted_at": None}]
