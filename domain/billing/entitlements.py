@@ -32,9 +32,17 @@ async def current_plan(session: AsyncSession, org_id: uuid.UUID, free: FreeLimit
 
 
 async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seats: int) -> int:
-    """Seats the organization's plan includes (FREE_PLAN_SEATS without a live subscription)."""
-    plan = await current_plan(session, org_id)
-    return free_plan_seats if plan.name == plans.FREE else plan.seats
+    """The seats of the live subscription (its plan's, or more bought), else FREE_PLAN_SEATS."""
+    subscription = await repository.current_subscription(session, org_id)
+    if subscription is not None and subscription.live and subscription.plan in plans.PLANS:
+        return plans.seats_of(plans.PLANS[subscription.plan], subscription.quantity)
+    return free_plan_seats
+
+
+async def seats_used(session: AsyncSession, org_id: uuid.UUID) -> int:
+    """Members plus pending, unexpired invitations: what a seat limit counts."""
+    return (await team.count_members(session, org_id)
+            + await team.count_pending(session, org_id, utcnow(), except_email=None))
 
 
 RESTRICTED_ACTIONS = ("creating agents", "deploying agents", "inviting people")
@@ -72,6 +80,7 @@ async def check_agent_available(session: AsyncSession, org_id: uuid.UUID, *, fre
 @dataclass(frozen=True)
 class Usage:
     plan: plans.Plan  # with the free plan's configured limits
+    seats: int  # the plan's, or more bought
     seats_used: int  # members + pending, unexpired invitations
     agents_used: int
     messages_used: int  # since `period_start`
@@ -88,7 +97,6 @@ async def usage(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits) -
     plan = await current_plan(session, org_id, free)
     now = utcnow()
     month = month_start(now)
-    seats = (await team.count_members(session, org_id)
-             + await team.count_pending(session, org_id, now, except_email=None))
-    return Usage(plan=plan, seats_used=seats, agents_used=await agents.count_agents(session, org_id),
+    return Usage(plan=plan, seats=await seat_limit(session, org_id, free_plan_seats=free.seats),
+                 seats_used=await seats_used(session, org_id), agents_used=await agents.count_agents(session, org_id),
                  messages_used=await agents.count_messages_since(session, org_id, month), period_start=month)

@@ -59,6 +59,22 @@ class PlanUnchanged(Conflict, BillingError):
     code = "plan_unchanged"
 
 
+class NothingToChange(InvalidInput, BillingError):
+    code = "nothing_to_change"
+
+
+class SeatsBelowPlan(InvalidInput, BillingError):
+    code = "seats_below_plan"
+
+
+class SeatsWithDowngrade(InvalidInput, BillingError):
+    code = "seats_with_downgrade"
+
+
+class SeatsInUse(Conflict, BillingError):
+    code = "seats_in_use"
+
+
 class PlanLimitReached(BillingError):
     """One more would exceed the plan's limit; `details` name the limit and the plan that lifts it."""
 

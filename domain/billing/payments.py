@@ -125,11 +125,12 @@ class StripePayments:
             subscription_id, {"cancel_at_period_end": cancel}, {"idempotency_key": idempotency_key}))
         return subscription_state(updated.to_dict())
 
-    async def change_plan(self, subscription_id: str, plan: Plan, *, idempotency_key: str) -> SubscriptionState:
-        """Move the subscription's item to `plan` now; Stripe prorates the rest of the period
-        (its default, `create_prorations`: the difference is on the next invoice)."""
+    async def change_plan(self, subscription_id: str, plan: Plan, seats: int, *,
+                          idempotency_key: str) -> SubscriptionState:
+        """Put the subscription's item on `plan` with `seats` as its quantity, now; Stripe prorates the rest
+        of the period (its default, `create_prorations`: the difference is on the next invoice)."""
         current = await self.subscription(subscription_id)
-        item: dict[str, Any] = {"plan": plan.stripe_plan}
+        item: dict[str, Any] = {"plan": plan.stripe_plan, "quantity": seats}
         if current.item_id:
             item["id"] = current.item_id
         updated = await _call(self.client.v1.subscriptions.update_async(
@@ -157,23 +158,35 @@ class StripePayments:
                 {"id": plan.stripe_product, "name": f"ObjectaLabs {plan.title}"},
                 {"idempotency_key": f"catalog:{plan.stripe_product}"}))
             created = True
-        if not await self._exists(self.client.v1.plans.retrieve_async(plan.stripe_plan)):
+        tiers = [{"up_to": plan.seats, "flat_amount": plan.price, "unit_amount": 0},
+                 {"up_to": "inf", "unit_amount": plan.extra_seat_price}]
+        # Stripe leaves a plan's tiers out unless asked to expand them.
+        existing = await self._existing(self.client.v1.plans.retrieve_async(plan.stripe_plan, {"expand": ["tiers"]}))
+        if existing is None:
             await _call(self.client.v1.plans.create_async(
-                {"id": plan.stripe_plan, "product": plan.stripe_product, "amount": plan.price,
-                 "currency": CURRENCY, "interval": plan.interval, "nickname": plan.title},
-                {"idempotency_key": f"catalog:{plan.stripe_plan}:{plan.price}:{plan.interval}"}))
+                {"id": plan.stripe_plan, "product": plan.stripe_product, "currency": CURRENCY,
+                 "interval": plan.interval, "nickname": plan.title, "billing_scheme": "tiered",
+                 "tiers_mode": "graduated", "tiers": tiers},
+                {"idempotency_key": f"catalog:{plan.stripe_plan}:{plan.price}:{plan.seats}:{plan.extra_seat_price}"}))
             created = True
+        elif _tier_prices(existing) != _tier_prices({"tiers": tiers}):
+            # Stripe plans cannot change their prices: a changed price needs a new id in the catalog.
+            raise PaymentRejected(f"the plan {plan.stripe_plan} at Stripe is priced {_tier_prices(existing)}, the "
+                                  f"catalog says {_tier_prices({'tiers': tiers})}: give the catalog entry a new id")
         return created
 
+    @classmethod
+    async def _exists(cls, request) -> bool:
+        return await cls._existing(request) is not None
+
     @staticmethod
-    async def _exists(request) -> bool:
+    async def _existing(request) -> dict[str, Any] | None:
         try:
-            await _call(request)
+            return (await _call(request)).to_dict()
         except PaymentRejected as error:
             if error.details and error.details.get("http_status") == 404:
-                return False
+                return None
             raise
-        return True
 
     async def close(self) -> None:
         await self._http.close_async()
@@ -214,6 +227,12 @@ async def _call(request):
             raise PaymentUnavailable(f"Stripe is unavailable ({status}): {error.user_message or error}") from error
         raise PaymentRejected(f"Stripe refused the request ({status}): {error.user_message or error}",
                               details={"http_status": status, "code": error.code}) from error
+
+
+def _tier_prices(plan: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """A tiered plan's (up to, flat, per unit) as comparable values (the stand-in echoes them as strings)."""
+    return [(str(t.get("up_to") or "inf"), int(t.get("flat_amount") or 0), int(t.get("unit_amount") or 0))
+            for t in plan.get("tiers") or []]
 
 
 def _first_item(raw: dict[str, Any]) -> dict[str, Any]:

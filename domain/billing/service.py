@@ -18,13 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
 from domain.accounts import repository as accounts
-from domain.billing import plans, repository
+from domain.billing import entitlements, plans, repository
 from domain.billing.errors import (
     AlreadySubscribed,
     CardDeclined,
     PaymentRejected,
-    PlanUnchanged,
+    NothingToChange,
     PaymentUnavailable,
+    PlanUnchanged,
+    SeatsBelowPlan,
+    SeatsInUse,
+    SeatsWithDowngrade,
     SubscriptionNotFound,
     TrialAlreadyUsed,
 )
@@ -103,22 +107,43 @@ async def set_cancellation(session: AsyncSession, command: Command, payments: St
             "current_period_end": _moment(state.current_period_end).isoformat() if state.current_period_end else None}
 
 
-async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
-                              idempotency_key: str | None) -> Command:
-    """Accept a plan change of the live subscription (a command).
+async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str | None,
+                              seats: int | None, idempotency_key: str | None) -> Command:
+    """Accept a change of the live subscription's plan, seats or both (a command).
 
-    An upgrade is effective now, prorated by Stripe; a cheaper plan waits for the end of the paid period
-    (`pending_plan`); the current plan again takes a pending downgrade back. 404 without a live
-    subscription, 409 for the current plan with nothing pending.
+    An upgrade is effective now, prorated by Stripe; a cheaper plan waits for the end of the paid
+    period (`pending_plan`); the current plan again takes a pending downgrade back. Seats (the
+    quantity: included ones plus any bought) change now, prorated. Refused now: 404 without a live
+    subscription; 422 for neither, for fewer seats than the plan includes, or for seats with a
+    downgrade; 409 for fewer seats than are in use, or for nothing to change.
     """
-    chosen = plans.paid_plan(plan)
+    if plan is None and seats is None:
+        raise NothingToChange("give a plan, seats or both", details={"fields": ["plan", "seats"]})
     current = await repository.current_subscription(session, org_id)
     if current is None or not current.live:
         raise SubscriptionNotFound("this organization has no active subscription; subscribe first")
-    if current.plan == chosen.name and current.pending_plan is None:
-        raise PlanUnchanged(f"this organization is already on the {chosen.name} plan")
-    return await commands.submit(session, CHANGE_PLAN, org_id=org_id, user_id=user_id,
-                                 payload={"subscription": current.stripe_subscription_id, "plan": chosen.name},
+    chosen = plans.paid_plan(plan or current.plan)
+    if seats is not None:
+        if _cheaper(chosen, current.plan):
+            raise SeatsWithDowngrade("a downgrade takes effect when the paid period ends; change the seats after it",
+                                     details={"field": "seats"})
+        if seats < chosen.seats:
+            raise SeatsBelowPlan(f"the {chosen.title} plan includes {chosen.seats} seats; ask for {chosen.seats} "
+                                 "or more", details={"field": "seats", "included": chosen.seats})
+        used = await entitlements.seats_used(session, org_id)
+        if seats < used:
+            raise SeatsInUse(f"{used} seats are in use (members and pending invitations); remove some first",
+                             details={"field": "seats", "used": used})
+    current_seats = plans.seats_of(plans.PLANS[current.plan], current.quantity) if current.plan in plans.PLANS else None
+    if chosen.name == current.plan and (seats is None or seats == current_seats) and (
+            plan is None or current.pending_plan is None):
+        raise PlanUnchanged(f"this organization already has the {chosen.title} plan with {current_seats} seats")
+    payload: dict[str, Any] = {"subscription": current.stripe_subscription_id, "plan": chosen.name}
+    if plan is None:
+        payload["seats_only"] = True  # a pending downgrade stays
+    if seats is not None:
+        payload["seats"] = seats
+    return await commands.submit(session, CHANGE_PLAN, org_id=org_id, user_id=user_id, payload=payload,
                                  idempotency_key=idempotency_key)
 
 
@@ -127,15 +152,16 @@ def _cheaper(chosen: plans.Plan, current: str) -> bool:
 
 
 async def change_plan(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
-    """The worker's side of a plan change: an upgrade moves the subscription at Stripe now; a downgrade
-    is recorded as pending (applied by `apply_downgrade` when the period ends); the current plan again
-    clears a pending downgrade."""
+    """The worker's side of a plan or seats change: an upgrade or new seats move the subscription at
+    Stripe now; a downgrade is recorded as pending (applied by `apply_downgrade` when the period ends);
+    the current plan again clears a pending downgrade."""
     chosen = plans.paid_plan(command.payload["plan"])
+    seats = command.payload.get("seats")
     subscription_id = command.payload["subscription"]
     current = await repository.subscription_by_stripe_id(session, subscription_id)
     if current is None or not current.live:
         raise CommandFailed("this organization has no active subscription")
-    if current.plan == chosen.name or _cheaper(chosen, current.plan):
+    if seats is None and (current.plan == chosen.name or _cheaper(chosen, current.plan)):
         pending = None if current.plan == chosen.name else chosen.name
         await repository.set_pending_plan(session, subscription_id, pending)
         effective_at = current.current_period_end.isoformat() if current.current_period_end else None
@@ -144,15 +170,19 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
             "pending_plan": pending, "effective_at": effective_at})
         return {**_result(subscription_id, current.plan, current.status), "pending_plan": pending,
                 "effective_at": effective_at}
+    if seats is None:
+        seats = plans.carried_seats(plans.PLANS.get(current.plan), current.quantity, chosen)
     try:
-        state = await payments.change_plan(subscription_id, chosen, idempotency_key=f"{command.id}:change_plan")
+        state = await payments.change_plan(subscription_id, chosen, seats, idempotency_key=f"{command.id}:change_plan")
     except Exception as error:
         raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
-    await repository.set_pending_plan(session, subscription_id, None)  # an upgrade replaces a pending downgrade
+    if not command.payload.get("seats_only"):
+        await repository.set_pending_plan(session, subscription_id, None)  # an upgrade replaces a pending downgrade
     await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
-        "subscription": state.id, "status": state.status, "plan": chosen.name})
-    return _result(state.id, chosen.name, state.status)
+        "subscription": state.id, "status": state.status, "plan": chosen.name, "previous_plan": current.plan,
+        "seats": seats, "previous_seats": current.quantity})
+    return {**_result(state.id, chosen.name, state.status), "seats": seats}
 
 
 # A downgrade is applied this long before the paid period ends, so that Stripe's renewal (drafted at the
@@ -175,8 +205,10 @@ async def apply_downgrade(session: AsyncSession, payments: StripePayments, subsc
     if current is None or current.pending_plan is None or not current.live:
         return f"subscription {subscription_id}: nothing pending"
     chosen = plans.paid_plan(current.pending_plan)
+    seats = plans.carried_seats(plans.PLANS.get(current.plan), current.quantity, chosen)
     period = int(current.current_period_end.timestamp()) if current.current_period_end else 0
-    state = await payments.change_plan(subscription_id, chosen, idempotency_key=f"{subscription_id}:downgrade:{period}")
+    state = await payments.change_plan(subscription_id, chosen, seats,
+                                       idempotency_key=f"{subscription_id}:downgrade:{period}")
     await record_subscription(session, current.org_id, state)
     await repository.set_pending_plan(session, subscription_id, None)
     await team.log(session, None, current.org_id, "billing.subscription_changed", ip=None, details={
@@ -227,7 +259,7 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
     try:
         await payments.attach_default_payment_method(customer, command.payload["payment_method"],
                                                      idempotency_key=f"{key}:payment_method")
-        state = await payments.create_subscription(customer, chosen, org_id=str(command.org_id),
+        state = await payments.create_subscription(customer, chosen, org_id=str(command.org_id), quantity=chosen.seats,
                                                    trial_end=command.payload.get("trial_end"),
                                                    idempotency_key=f"{key}:subscription")
     except Exception as error:

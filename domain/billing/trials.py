@@ -32,6 +32,6 @@ async def remind_ending(session: AsyncSession, *, subscription_id: str | None = 
         notifications.notify(session, subscription.org_id, "billing.trial_ending", {
             "days": f"{days} day{'s' if days > 1 else ''}", "ends_on": f"{subscription.trial_end:%B %d, %Y}",
             "plan": plan.title if plan else subscription.plan,
-            "amount": plans.money(plan.price * max(1, subscription.quantity)) if plan else ""})
+            "amount": plans.money(plan.price_for(subscription.quantity)) if plan else ""})
     await session.flush()
     return len(due)

@@ -28,7 +28,8 @@ class PlanOut(msgspec.Struct):
     price: int  # cents per interval
     currency: str
     interval: str
-    seats: int
+    seats: int  # included in the price
+    extra_seat_price: int  # cents per interval for each seat beyond those
     agent_limit: int | None
     monthly_messages: int | None
     stripe_product: str | None
@@ -93,7 +94,8 @@ def free_limits(request: Request) -> plans.FreeLimits:
 
 @get("/plans", summary="The plans and what each includes (public)")
 async def list_plans(request: Request) -> PlanList:
-    return PlanList([PlanOut(p.name, p.title, p.price, plans.CURRENCY, p.interval, p.seats, p.agent_limit,
+    return PlanList([PlanOut(p.name, p.title, p.price, plans.CURRENCY, p.interval, p.seats, p.extra_seat_price,
+                             p.agent_limit,
                              p.monthly_messages, p.stripe_product, p.stripe_plan, p.trial_days)
                      for p in plans.catalog(free_limits(request))])
 
@@ -108,14 +110,17 @@ async def subscribe(tenant: Tenant, data: SubscribeBody, idempotency_key: Idempo
 
 
 class PlanChange(Body):
-    plan: PlanName
+    plan: PlanName | None = None
+    seats: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None  # all seats, included ones too
 
 
-@patch("/subscription", status_code=202, summary="Upgrade now, prorated; downgrade at the period's end (a command)")
+@patch("/subscription", status_code=202,
+       summary="Change the plan (upgrade now, downgrade at the period's end) or the seats (now), prorated; a command")
 async def change_plan(tenant: Tenant, data: PlanChange, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async with tenant("billing.manage") as (session, member):
         command = await billing.request_plan_change(session, member.principal.org_id, member.principal.user_id,
-                                                    plan=data.plan, idempotency_key=idempotency_key)
+                                                    plan=data.plan, seats=data.seats,
+                                                    idempotency_key=idempotency_key)
     return accepted(command)
 
 
@@ -141,9 +146,11 @@ async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
     async with tenant("billing.read") as (session, member):
         subscription = await billing.current_subscription(session, member.principal.org_id)
         plan = await current_plan(session, member.principal.org_id, free_limits(request))
+        seats = await entitlements.seat_limit(session, member.principal.org_id,
+                                              free_plan_seats=free_limits(request).seats)
     if subscription is None:
-        return SubscriptionOut(plan.name, "none", plan.seats, plan.agent_limit, plan.monthly_messages)
-    return SubscriptionOut(plan.name, subscription.status, plan.seats, plan.agent_limit, plan.monthly_messages,
+        return SubscriptionOut(plan.name, "none", seats, plan.agent_limit, plan.monthly_messages)
+    return SubscriptionOut(plan.name, subscription.status, seats, plan.agent_limit, plan.monthly_messages,
                            subscription.stripe_subscription_id, subscription.current_period_end,
                            subscription.cancel_at_period_end, subscription.pending_plan, subscription.trial_end)
 
@@ -165,7 +172,7 @@ class UsageOut(msgspec.Struct):
 async def get_usage(request: Request, tenant: Tenant) -> UsageOut:
     async with tenant("billing.read") as (session, member):
         used = await entitlements.usage(session, member.principal.org_id, free=free_limits(request))
-    return UsageOut(used.plan.name, used.period_start, Measure(used.seats_used, used.plan.seats),
+    return UsageOut(used.plan.name, used.period_start, Measure(used.seats_used, used.seats),
                     Measure(used.agents_used, used.plan.agent_limit),
                     Measure(used.messages_used, used.plan.monthly_messages))
 

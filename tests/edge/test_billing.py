@@ -20,7 +20,7 @@ def test_the_plans_are_public_and_come_from_the_catalog(client, settings):
     assert list(plans) == ["free", "starter", "pro", "enterprise"]
     assert plans["free"]["seats"] == settings.team.free_plan_seats and plans["free"]["stripe_plan"] is None
     assert (plans["starter"]["price"], plans["starter"]["interval"], plans["starter"]["stripe_plan"]) == (
-        2900, "month", "objecta_starter_monthly")
+        2900, "month", "objecta_starter_seats_monthly")
 
 
 def test_without_a_subscription_the_organization_is_on_the_free_plan(owner, settings):

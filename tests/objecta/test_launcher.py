@@ -182,3 +182,25 @@ def test_up_restarts_a_worker_that_dies(stack):
     stack.descendants = _children_of(stack.process.pid) | stack.descendants
     code, output = stack.stop(signal.SIGTERM)
     assert code == 0
+
+
+def test_sync_catalog_refuses_a_plan_whose_price_changed_under_the_same_id(stripe_api):
+    """Stripe plans cannot change their price: the catalog must give a new price a new id, and says so."""
+    import asyncio
+    import dataclasses
+
+    from domain.billing.errors import PaymentRejected
+    from domain.billing.payments import StripePayments
+    from domain.billing.plans import PLANS
+
+    async def ensure(plan):
+        payments = StripePayments(None, stripe_api)
+        try:
+            return await payments.ensure_plan(plan)
+        finally:
+            await payments.close()
+
+    assert asyncio.run(ensure(PLANS["starter"])) is False  # synced at the session's start, the same tiers
+    dearer = dataclasses.replace(PLANS["starter"], price=PLANS["starter"].price + 100)
+    with pytest.raises(PaymentRejected, match="give the catalog entry a new id"):
+        asyncio.run(ensure(dearer))

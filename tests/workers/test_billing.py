@@ -265,7 +265,7 @@ def test_upgrading_moves_the_plan_now(owner, worker, webhook_edge, stand_in):
     assert (body["plan"], body["status"], body["seats"], body["stripe_subscription_id"]) == (
         "pro", "active", 25, subscription_id)
     [item] = stand_in.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"]
-    assert item["plan"]["id"] == "objecta_pro_monthly"
+    assert item["plan"]["id"] == "objecta_pro_seats_monthly"
 
     same = owner.patch("/v1/billing/subscription", json={"plan": "pro"})
     assert same.status_code == 409 and same.json()["error"]["code"] == "plan_unchanged"
@@ -289,7 +289,7 @@ def test_a_downgrade_waits_for_the_end_of_the_period(owner, worker, webhook_edge
     # Paid for pro until the period ends: pro's limits stay, the downgrade is shown as pending.
     assert (body["plan"], body["seats"], body["pending_plan"]) == ("pro", 25, "starter")
     assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"][0]["plan"]["id"] == (
-        "objecta_pro_monthly")
+        "objecta_pro_seats_monthly")
     # The current plan again takes it back; then downgrade again.
     assert _change(owner, "pro")["pending_plan"] is None
     assert owner.get("/v1/billing/subscription").json()["pending_plan"] is None
@@ -306,7 +306,7 @@ def test_a_downgrade_waits_for_the_end_of_the_period(owner, worker, webhook_edge
                     what="the downgrade to be applied")
     assert (body["seats"], body["pending_plan"], body["stripe_subscription_id"]) == (10, None, subscription_id)
     assert stand_in.get(f"/v1/subscriptions/{subscription_id}")["items"]["data"][0]["plan"]["id"] == (
-        "objecta_starter_monthly")
+        "objecta_starter_seats_monthly")
     [logged] = rows("select details from activity_logs where org_id = :o and details->>'previous_plan' = 'pro'",
                     o=owner.org_id)
     assert logged["details"]["plan"] == "starter"
