@@ -103,6 +103,7 @@ class BillingSettings:
     free_plan_agents: int  # agents an organization without a live subscription may have
     free_plan_messages: int  # messages per calendar month (UTC) of the free plan, for the quota notices
     grace_days: int  # days after a failed invoice payment before the organization is restricted
+    event_retention_days: int = 30  # handled Stripe events older than this are deleted
 
     @property
     def uses_stand_in(self) -> bool:
@@ -294,6 +295,9 @@ def load(environ: dict | None = None) -> Settings:
     free_plan_agents = _int(env, "FREE_PLAN_AGENTS", 5, problems, minimum=1)
     free_plan_messages = _int(env, "FREE_PLAN_MESSAGES", 1_000, problems, minimum=1)
     grace_days = _int(env, "BILLING_GRACE_DAYS", 7, problems, minimum=1)
+    # Stripe retries a webhook for up to three days: an event kept longer than that is never mistaken
+    # for a new one when a late retry arrives.
+    event_retention = _int(env, "STRIPE_EVENT_RETENTION_DAYS", 30, problems, minimum=4)
     stripe_port = _int(env, "EMBEDDED_STRIPE_PORT", 58420, problems, minimum=1)
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -309,7 +313,7 @@ def load(environ: dict | None = None) -> Settings:
     billing = BillingSettings(stripe_secret_key=stripe_key, api_base=stripe_base, webhook_secret=webhook_secret,
                               webhook_tolerance=webhook_tolerance, embedded_port=stripe_port,
                               free_plan_agents=free_plan_agents, free_plan_messages=free_plan_messages,
-                              grace_days=grace_days)
+                              grace_days=grace_days, event_retention_days=event_retention)
     if db_url and not app_db_url:
         # Development and test: derive the application role's URL from the
         # owner's, with a password generated once under OBJECTA_HOME.

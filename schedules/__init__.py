@@ -15,6 +15,8 @@ TABLE = (
     Entry("commands.sweep", "* * * * *", queue="maintenance"),
     # Re-queue Stripe webhook events stored but never handled (workers/maintenance.py).
     Entry("billing.sweep_events", "* * * * *", queue="maintenance"),
+    # Delete handled Stripe events older than STRIPE_EVENT_RETENTION_DAYS (docs/billing.md).
+    Entry("billing.prune_events", "30 4 * * *", queue="maintenance"),
     # Apply downgrades whose paid period ends within the hour (docs/billing.md; workers/maintenance.py).
     Entry("billing.apply_downgrades", "*/5 * * * *", queue="maintenance"),
     # Remind of trials ending within three days, when Stripe's trial_will_end has not (docs/billing.md).

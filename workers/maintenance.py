@@ -39,6 +39,20 @@ async def sweep_events(ctx: WorkerContext, period: datetime) -> None:
         log.warning("sweeper re-queued %d unhandled Stripe event(s)", resent)
 
 
+@scheduled_actor("billing.prune_events", queue="maintenance", max_retries=0)
+async def prune_events(ctx: WorkerContext, period: datetime) -> None:
+    """Delete handled Stripe events older than STRIPE_EVENT_RETENTION_DAYS, a batch per transaction."""
+    pruned = 0
+    while True:
+        async with ctx.db.transaction(system=True) as session:
+            deleted = await webhooks.prune(session, retention_days=ctx.settings.billing.event_retention_days)
+        pruned += deleted
+        if deleted == 0:
+            break
+    if pruned:
+        log.info("pruned %d handled Stripe event(s)", pruned)
+
+
 @scheduled_actor("billing.apply_downgrades", queue="maintenance", max_retries=0)
 async def apply_downgrades(ctx: WorkerContext, period: datetime) -> None:
     """Move subscriptions whose paid period ends within the hour to their pending cheaper plan, each in its own transaction."""

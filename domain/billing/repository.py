@@ -141,6 +141,16 @@ async def unhandled_events(session: AsyncSession, received_before: datetime, lim
     return list((await session.execute(query)).scalars())
 
 
+async def delete_handled_events(session: AsyncSession, received_before: datetime, limit: int) -> int:
+    """Delete up to `limit` handled events received before then (system scope); how many."""
+    found = await session.execute(text("""
+        delete from stripe_events where id in (
+            select id from stripe_events where handled_at is not null and received_at < :before
+            order by received_at limit :limit for update skip locked)
+    """), {"before": received_before, "limit": limit})
+    return found.rowcount
+
+
 async def subscription_by_stripe_id(session: AsyncSession, stripe_subscription_id: str) -> Subscription | None:
     query = select(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
     return (await session.execute(query)).scalar_one_or_none()

@@ -168,6 +168,14 @@ async def note_failure(session: AsyncSession, event_id: str, error: str) -> None
     await repository.note_event_error(session, event_id, error)
 
 
+async def prune(session: AsyncSession, *, retention_days: int, limit: int = 5_000) -> int:
+    """Delete one batch of handled events older than the retention window (system scope); how many.
+
+    Unhandled ones stay, whatever their age: they wait for an operator (their `error` says why).
+    """
+    return await repository.delete_handled_events(session, utcnow() - timedelta(days=retention_days), limit)
+
+
 async def resend_unhandled(session: AsyncSession, *, older_than: int, limit: int = 500) -> int:
     """The sweeper: queue again events stored but not handled (a lost enqueue, a handler that gave up).
 

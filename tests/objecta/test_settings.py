@@ -77,11 +77,14 @@ def test_team_settings_have_defaults_and_are_validated(tmp_path):
 
 def test_the_free_plans_limits_and_the_grace_period_have_defaults_and_are_validated(tmp_path):
     billing = load({"OBJECTA_HOME": str(tmp_path)}).billing
-    assert (billing.free_plan_agents, billing.free_plan_messages, billing.grace_days) == (5, 1000, 7)
+    assert (billing.free_plan_agents, billing.free_plan_messages, billing.grace_days,
+            billing.event_retention_days) == (5, 1000, 7, 30)
     custom = load({"OBJECTA_HOME": str(tmp_path), "FREE_PLAN_AGENTS": "2", "FREE_PLAN_MESSAGES": "10",
-                   "BILLING_GRACE_DAYS": "3"}).billing
-    assert (custom.free_plan_agents, custom.free_plan_messages, custom.grace_days) == (2, 10, 3)
+                   "BILLING_GRACE_DAYS": "3", "STRIPE_EVENT_RETENTION_DAYS": "90"}).billing
+    assert (custom.free_plan_agents, custom.free_plan_messages, custom.grace_days,
+            custom.event_retention_days) == (2, 10, 3, 90)
     with pytest.raises(SettingsError) as refused:
+        # Three days is within Stripe's retries of one webhook: a late retry would look new.
         load({"OBJECTA_HOME": str(tmp_path), "FREE_PLAN_AGENTS": "0", "FREE_PLAN_MESSAGES": "lots",
-              "BILLING_GRACE_DAYS": "0"})
-    assert len(refused.value.problems) == 3
+              "BILLING_GRACE_DAYS": "0", "STRIPE_EVENT_RETENTION_DAYS": "3"})
+    assert len(refused.value.problems) == 4

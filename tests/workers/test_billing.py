@@ -320,3 +320,20 @@ def test_an_event_about_an_object_stripe_does_not_know_is_closed_with_the_reason
     [row] = wait_for(lambda: rows("select error from stripe_events where id = :i and handled_at is not null",
                                   i=json.loads(payload)["id"]), what="the event to be closed")
     assert "404" in row["error"]  # not retried for ever: handled, with Stripe's answer kept
+
+
+def test_handled_events_older_than_the_retention_are_pruned_and_unhandled_ones_stay(worker, settings, rows):
+    prefix = f"evt_prune_{uuid.uuid4().hex[:8]}"
+    for name, age_days, handled in (("old", settings.billing.event_retention_days + 1, True),
+                                    ("stuck", settings.billing.event_retention_days + 1, False),
+                                    ("recent", 1, True)):
+        rows("insert into stripe_events (id, type, payload, received_at, handled_at) values "
+             "(:i, 'invoice.paid', '{}', now() - make_interval(days => :d), "
+             "case when :h then now() - make_interval(days => :d) end) returning id",
+             i=f"{prefix}_{name}", d=age_days, h=handled)
+    broker = build_broker(settings)
+    BrokerSender(broker).send(Job("maintenance", "billing.prune_events", (datetime.now(timezone.utc).isoformat(),)))
+    broker.close()
+    remaining = lambda: sorted(r["id"] for r in rows("select id from stripe_events where id like :p", p=prefix + "%"))  # noqa: E731
+    wait_for(lambda: len(remaining()) == 2, what="the old handled event to be pruned")
+    assert remaining() == [f"{prefix}_recent", f"{prefix}_stuck"]
