@@ -24,20 +24,6 @@ from tests.fixtures.stripe import event, sign
 from tests.fixtures.worker import wait_for
 
 
-@pytest.fixture(scope="module")
-def rows(settings):
-    """Run one query as the application role in the system scope (what the worker sees)."""
-    engine = create_engine(sqlalchemy_url(settings.database.app_url))
-
-    def query(sql: str, **params) -> list[dict]:
-        with engine.begin() as connection:
-            connection.execute(text("select set_config('app.scope', 'system', true)"))
-            return [dict(row) for row in connection.execute(text(sql), params).mappings()]
-
-    yield query
-    engine.dispose()
-
-
 def _subscribe(account, plan="starter", card="pm_card_visa"):
     response = account.post("/v1/billing/subscription", json={"plan": plan, "payment_method": card})
     assert response.status_code == 202, response.text
