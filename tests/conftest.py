@@ -8,6 +8,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.database", "tests.fixtures.redis", "tests.fixtures.app", "tests.fixtures.worker",
     "tests.fixtures.relay", "tests.fixtures.mail", "tests.fixtures.stripe",
+    "tests.fixtures.stripe_proxy",
 ]
 
 logging.getLogger("httpx").setLevel(logging.WARNING)

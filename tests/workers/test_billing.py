@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -14,28 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from domain.billing import service as billing
-from domain.billing.payments import StripePayments
-from domain.commands.models import Command
 from domain.db import sqlalchemy_url
 from domain.jobs import Job
 from objecta.broker import BrokerSender, build_broker
 from tests.fixtures.stripe import event, sign
 from tests.fixtures.worker import wait_for
-
-
-@pytest.fixture(scope="module")
-def rows(settings):
-    """Run one query as the application role in the system scope (what the worker sees)."""
-    engine = create_engine(sqlalchemy_url(settings.database.app_url))
-
-    def query(sql: str, **params) -> list[dict]:
-        with engine.begin() as connection:
-            connection.execute(text("select set_config('app.scope', 'system', true)"))
-            return [dict(row) for row in connection.execute(text(sql), params).mappings()]
-
-    yield query
-    engine.dispose()
 
 
 def _subscribe(account, plan="starter", card="pm_card_visa"):
@@ -120,50 +102,6 @@ def test_a_retry_after_the_customer_was_saved_reuses_it(owner, worker, webhook_e
     assert _finished(owner, _subscribe(owner, card="pm_card_visa_chargeDeclined"))["status"] == "failed"
     assert _finished(owner, _subscribe(owner))["status"] == "succeeded"
     assert len(stand_in.customers_of(owner.org_id)) == 1
-
-
-class SimulatedCrash(Exception):
-    pass
-
-
-class CrashAfterCustomer:
-    """The real port, except that the worker 'dies' right after Stripe created the customer."""
-
-    def __init__(self, real: StripePayments):
-        self.real = real
-        self.keys: list[str] = []
-        self.crash = True
-
-    async def create_customer(self, **kwargs):
-        self.keys.append(kwargs["idempotency_key"])
-        customer = await self.real.create_customer(**kwargs)
-        if self.crash:
-            raise SimulatedCrash("simulated crash between 'customer created at Stripe' and 'saved'")
-        return customer
-
-
-def test_a_crash_before_the_customer_is_saved_retries_with_the_same_stripe_idempotency_key(owner, settings):
-    """Stripe answers a repeated idempotency key with the first customer; the stand-in ignores keys (docs/billing.md)."""
-    from domain.db import Database
-
-    async def attempt(port, command):
-        db = Database(settings.database.app_url, 2)
-        try:
-            async with db.transaction(org_id=command.org_id, user_id=command.user_id) as session:
-                return await billing.ensure_customer(session, port, command)
-        finally:
-            await db.dispose()
-
-    command = Command(id=uuid.uuid4(), org_id=uuid.UUID(owner.org_id), user_id=uuid.UUID(owner.user_id),
-                      kind="billing.subscribe", payload={})
-    port = CrashAfterCustomer(StripePayments(None, settings.billing.api_base))
-    with pytest.raises(SimulatedCrash):
-        asyncio.run(attempt(port, command))
-    port.crash = False
-    customer = asyncio.run(attempt(port, command))
-    assert port.keys == [f"{command.id}:customer"] * 2
-    # Once saved, no further attempt asks Stripe again.
-    assert asyncio.run(attempt(port, command)) == customer and len(port.keys) == 2
 
 
 def _post_event(base: str, payload: bytes, secret: str, **headers) -> httpx.Response:
