@@ -14,27 +14,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, text
 
-from domain.db import sqlalchemy_url
 from domain.jobs import Job
 from objecta.broker import BrokerSender, build_broker
 from tests.fixtures.stripe import event, sign
 from tests.fixtures.worker import wait_for
-
-
-@pytest.fixture
-def sql(settings):
-    """One statement as the application role in the system scope (what the worker sees)."""
-    engine = create_engine(sqlalchemy_url(settings.database.app_url))
-
-    def run(statement: str, **params) -> list[dict]:
-        with engine.begin() as connection:
-            connection.execute(text("select set_config('app.scope', 'system', true)"))
-            return [dict(row) for row in connection.execute(text(statement), params).mappings()]
-    yield run
-    engine.dispose()
 
 
 def _start_trial(account, plan="starter"):
@@ -65,7 +49,7 @@ def _post(client, settings, payload: bytes):
     assert answer.status_code == 200, answer.text
 
 
-def test_a_trial_keeps_the_card_charges_nothing_and_gives_the_plan(owner, worker, webhook_edge, stand_in, sql):
+def test_a_trial_keeps_the_card_charges_nothing_and_gives_the_plan(owner, worker, webhook_edge, stand_in, rows):
     assert next(p for p in owner.get("/v1/billing/plans").json()["items"] if p["name"] == "starter")[
         "trial_days"] == 14
     command = _start_trial(owner)
@@ -83,7 +67,7 @@ def test_a_trial_keeps_the_card_charges_nothing_and_gives_the_plan(owner, worker
 
     # One trial per organization, ever: after cancelling, another is refused (subscribing without one is not).
     assert owner.delete("/v1/billing/subscription").status_code == 202
-    sql("update subscriptions set status = 'canceled' where org_id = :o returning id", o=owner.org_id)
+    rows("update subscriptions set status = 'canceled' where org_id = :o returning id", o=owner.org_id)
     again = owner.post("/v1/billing/subscription", json={"plan": "pro", "payment_method": "pm_card_visa",
                                                          "trial": True})
     assert (again.status_code, again.json()["error"]["code"]) == (409, "trial_already_used")
@@ -108,9 +92,9 @@ def test_trial_will_end_reminds_owners_and_admins_once_in_app_and_by_email(
     assert len(_reminders(owner)) == 1 and len(_emails(settings, owner.email, "trial ends")) == 1
 
 
-def test_the_daily_job_reminds_when_stripes_event_never_came(owner, worker, settings, sql):
+def test_the_daily_job_reminds_when_stripes_event_never_came(owner, worker, settings, rows):
     assert _start_trial(owner)["status"] == "succeeded"
-    sql("update subscriptions set trial_end = now() + interval '2 days' where org_id = :o returning id",
+    rows("update subscriptions set trial_end = now() + interval '2 days' where org_id = :o returning id",
         o=owner.org_id)
     broker = build_broker(settings)
     for _ in range(2):  # run twice: one reminder
