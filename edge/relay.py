@@ -9,7 +9,11 @@ its channel's stream (replay) and broadcasts it on the channel's topic (live),
 with ids from one counter. The relay subscribes first, then replays the streams
 after `last_event_id`, then forwards live events it has not sent yet. So any
 relay can serve any reconnect, and a client dropped here (too slow, session
-ended, Redis lost) loses nothing by reconnecting with its last id.
+ended, Redis lost) loses nothing by reconnecting with its last id, as long as
+its channels kept what it missed (`realtime.STREAM_LENGTH` events each). When
+they did not, the replay starts with a notice without an id,
+`{"id": null, "type": "relay.replay_incomplete", ...}`: the client refetches
+what it shows, then takes the rest of the replay and the live events.
 """
 
 from __future__ import annotations
@@ -78,6 +82,39 @@ def to_message(event_id: int, event_json: str) -> str | None:
     except (TypeError, ValueError, AttributeError):
         log.warning("skipping unreadable event %s", event_id)
         return None
+
+
+REPLAY_INCOMPLETE = "relay.replay_incomplete"
+
+
+async def trimmed_after(redis: aioredis.Redis, channels: tuple[str, ...], after: int) -> bool:
+    """Whether any of `channels` may have dropped an event newer than `after` from its stream.
+
+    A stream that has trimmed (it holds fewer entries than were added) and whose oldest kept entry is
+    newer than `after` + 1 may have dropped some in between. Ids are global, so the gap may hold only
+    other channels' events: then this says yes needlessly and the client refetches once; it never says
+    no when something was dropped.
+    """
+    for channel in channels:
+        try:
+            info = await redis.xinfo_stream(realtime.stream_key(channel))
+        except aioredis.ResponseError:  # no such stream: nothing was ever published, nothing dropped
+            continue
+        first = info.get("first-entry")
+        if not first:
+            continue
+        added = info.get("entries-added")  # Redis/Valkey 7+; before that, a full stream may have trimmed
+        trimmed = added > info["length"] if added is not None else info["length"] >= realtime.STREAM_LENGTH
+        if trimmed and int(str(first[0]).partition("-")[0]) > after + 1:
+            return True
+    return False
+
+
+def incomplete_notice(after: int) -> str:
+    return json.dumps({"id": None, "type": REPLAY_INCOMPLETE, "data": {
+        "last_event_id": str(after),
+        "message": "some events after last_event_id are no longer kept: refetch what you show"}},
+        separators=(",", ":"))
 
 
 async def replay(redis: aioredis.Redis, channels: tuple[str, ...], after: int) -> list[tuple[int, str]]:
@@ -355,7 +392,11 @@ class Relay:
         last_sent = client.last_event_id or 0
         try:
             if client.last_event_id is not None:
-                for event_id, message in await replay(self.redis, client.channels, client.last_event_id):
+                missed = await replay(self.redis, client.channels, client.last_event_id)
+                # Asked after reading: an event trimmed before the read is then seen as trimmed here.
+                if await trimmed_after(self.redis, client.channels, client.last_event_id):
+                    await connection.send(incomplete_notice(client.last_event_id))
+                for event_id, message in missed:
                     await connection.send(message)
                     last_sent = event_id
             recheck_at = loop.time() + self.recheck_interval

@@ -235,3 +235,27 @@ def test_health_check_and_a_clean_stop_on_sigterm(start_relay, client):
         browser.recv(timeout=5)
     assert closed.value.rcvd.code == 1001
 
+
+
+def test_a_client_away_longer_than_the_replay_keeps_is_told_to_refetch(relay, client, settings):
+    """Past STREAM_LENGTH events a channel drops its oldest: the replay says so first, without an id."""
+    from domain.realtime import STREAM_LENGTH
+
+    account = sign_up(client)
+    user = user_channel(account.user_id)
+    [seen] = publish(settings, (user, "command.updated", {"n": 0}))
+    with relay.connect(account, last_event_id=seen) as browser:
+        assert_nothing_more(browser)  # nothing dropped yet: no notice
+    missed = publish(settings, *[(user, "command.updated", {"n": n}) for n in range(1, STREAM_LENGTH + 301)])
+    with relay.connect(account, last_event_id=seen) as browser:
+        notice = receive(browser)
+        assert (notice["id"], notice["type"], notice["data"]["last_event_id"]) == (
+            None, "relay.replay_incomplete", seen)
+        replayed = [receive(browser)["id"]]
+        while replayed[-1] != missed[-1]:
+            replayed.append(receive(browser)["id"])
+        # What the stream kept (about STREAM_LENGTH: it trims approximately), in order, the oldest gone.
+        assert STREAM_LENGTH <= len(replayed) < len(missed) and replayed == missed[-len(replayed):]
+    # Up to date again: no notice.
+    with relay.connect(account, last_event_id=missed[-1]) as browser:
+        assert_nothing_more(browser)
