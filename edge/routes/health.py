@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 from litestar import Request, Response, get
 from sqlalchemy import text
@@ -15,10 +16,13 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@get("/readyz", summary="Postgres and Redis answer", tags=["health"])
+@get("/readyz", summary="Postgres, Redis and (when it is the broker) RabbitMQ answer", tags=["health"])
 async def readyz(request: Request) -> Response:
     state = request.app.state
     checks = {"postgres": _check(_postgres(state.db)), "redis": _check(state.redis.ping())}
+    broker = state.settings.broker
+    if broker.is_rabbitmq:  # commands are enqueued there: an edge that cannot reach it is not ready
+        checks["rabbitmq"] = _check(_reachable(broker.url))
     results = dict(zip(checks, await asyncio.gather(*checks.values())))
     ready = all(r == "ok" for r in results.values())
     body = {"status": "ready" if ready else "unavailable", "checks": results}
@@ -30,6 +34,15 @@ async def readyz(request: Request) -> Response:
 async def _postgres(db) -> None:
     async with db.engine.connect() as connection:
         await connection.execute(text("select 1"))
+
+
+async def _reachable(url: str) -> None:
+    """A TCP connection to the broker opens (an AMQP handshake per probe would cost the broker more)."""
+    parts = urlsplit(url)
+    _, writer = await asyncio.open_connection(parts.hostname or "localhost",
+                                              parts.port or (5671 if parts.scheme == "amqps" else 5672))
+    writer.close()
+    await writer.wait_closed()
 
 
 async def _check(probe) -> str:

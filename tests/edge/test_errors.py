@@ -46,11 +46,14 @@ def test_bad_query_parameter_is_400(owner):
     _is_error(owner.get("/v1/agents?cursor=garbage!"), 422, "invalid_input")
 
 
-def test_health_and_schema(client):
+def test_health_and_schema(client, settings):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    expected = {"postgres": "ok", "redis": "ok"}
+    if settings.broker.is_rabbitmq:
+        expected["rabbitmq"] = "ok"
+    assert ready.json()["checks"] == expected
     schema = client.get("/schema/openapi.json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
@@ -58,3 +61,26 @@ def test_health_and_schema(client):
     deploy = paths["/v1/agents/{agent_id}/deploy"]["post"]
     assert "202" in deploy["responses"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in deploy["parameters"])
+
+
+def test_an_edge_that_cannot_reach_its_rabbitmq_broker_is_not_ready(settings):
+    import dataclasses
+
+    from litestar.testing import TestClient
+
+    from edge.app import create_app
+
+    nowhere = dataclasses.replace(settings, broker=dataclasses.replace(
+        settings.broker, url=f"amqp://guest:guest@127.0.0.1:{_closed_port()}/"))
+    with TestClient(create_app(nowhere)) as edge:
+        ready = edge.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["error"]["details"]["rabbitmq"].startswith("error:")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once the probe is closed
