@@ -15,28 +15,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.agents import repository as agents
 from domain.billing import plans, repository
 from domain.billing.errors import OrganizationRestricted, PlanLimitReached
+from domain.billing.models import Subscription
 from domain.billing.plans import FreeLimits
 from domain.models import utcnow
 from domain.team import repository as team
 
 
-async def current_plan(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> plans.Plan:
-    """The plan whose limits apply now: a live subscription's (active, trialing, past due), else free.
+@dataclass(frozen=True)
+class Standing:
+    """What applies to an organization now, from one read of its subscription."""
 
-    With `free`, the free plan carries the configured limits instead of the catalog's defaults.
-    """
+    plan: plans.Plan  # a live subscription's (active, trialing, past due), else free
+    seats: int  # the plan's, or more bought; the free plan's without a live subscription
+    subscription: Subscription | None  # the live one, else the latest; None if it never subscribed
+
+
+async def standing(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> Standing:
+    """With `free`, the free plan carries the configured limits instead of the catalog's defaults."""
     subscription = await repository.current_subscription(session, org_id)
     if subscription is not None and subscription.live and subscription.plan in plans.PLANS:
-        return plans.PLANS[subscription.plan]
-    return plans.configured(plans.PLANS[plans.FREE], free)
+        plan = plans.PLANS[subscription.plan]
+        return Standing(plan, plans.seats_of(plan, subscription.quantity), subscription)
+    free_plan = plans.configured(plans.PLANS[plans.FREE], free)
+    return Standing(free_plan, free_plan.seats, subscription)
+
+
+async def current_plan(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> plans.Plan:
+    """The plan whose limits apply now (see `standing`)."""
+    return (await standing(session, org_id, free)).plan
 
 
 async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seats: int) -> int:
     """The seats of the live subscription (its plan's, or more bought), else FREE_PLAN_SEATS."""
-    subscription = await repository.current_subscription(session, org_id)
-    if subscription is not None and subscription.live and subscription.plan in plans.PLANS:
-        return plans.seats_of(plans.PLANS[subscription.plan], subscription.quantity)
-    return free_plan_seats
+    now = await standing(session, org_id)
+    return free_plan_seats if now.plan.name == plans.FREE else now.seats
 
 
 async def seats_used(session: AsyncSession, org_id: uuid.UUID) -> int:
@@ -94,9 +106,7 @@ def month_start(now: datetime) -> datetime:
 
 async def usage(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits) -> Usage:
     """What the organization uses against its plan's limits (messages: this calendar month, UTC)."""
-    plan = await current_plan(session, org_id, free)
-    now = utcnow()
-    month = month_start(now)
-    return Usage(plan=plan, seats=await seat_limit(session, org_id, free_plan_seats=free.seats),
-                 seats_used=await seats_used(session, org_id), agents_used=await agents.count_agents(session, org_id),
+    now = await standing(session, org_id, free)
+    month = month_start(utcnow())
+    return Usage(plan=now.plan, seats=now.seats, seats_used=await seats_used(session, org_id), agents_used=await agents.count_agents(session, org_id),
                  messages_used=await agents.count_messages_since(session, org_id, month), period_start=month)

@@ -32,7 +32,7 @@ from domain.billing.errors import (
     SubscriptionNotFound,
     TrialAlreadyUsed,
 )
-from domain.billing.models import Invoice, Subscription
+from domain.billing.models import Invoice
 from domain.billing.payments import StripePayments, SubscriptionState
 from domain.commands import service as commands
 from domain.commands.errors import CommandFailed, TransientFailure
@@ -311,11 +311,6 @@ async def record_subscription(session: AsyncSession, org_id: uuid.UUID, state: S
         "current_period_end": _moment(state.current_period_end),
         "cancel_at_period_end": state.cancel_at_period_end, "trial_end": _moment(state.trial_end),
         "created_at": now, "updated_at": now})
-
-
-async def current_subscription(session: AsyncSession, org_id: uuid.UUID) -> Subscription | None:
-    """The live subscription, else the latest one; None for an organization that never subscribed."""
-    return await repository.current_subscription(session, org_id)
 
 
 async def list_invoices(session: AsyncSession, org_id: uuid.UUID, cursor: str | None,

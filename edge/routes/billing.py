@@ -12,7 +12,6 @@ from litestar.status_codes import HTTP_200_OK
 
 from domain.billing import plans, service as billing, webhooks
 from domain.billing import entitlements
-from domain.billing.entitlements import current_plan
 from domain.billing.payments import verify_webhook
 from edge.auth import Tenant
 from edge.routes.commands import Accepted, IdempotencyKey, accepted
@@ -144,10 +143,8 @@ async def resume(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Resp
 @get("/subscription", summary="The organization's plan and subscription")
 async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
     async with tenant("billing.read") as (session, member):
-        subscription = await billing.current_subscription(session, member.principal.org_id)
-        plan = await current_plan(session, member.principal.org_id, free_limits(request))
-        seats = await entitlements.seat_limit(session, member.principal.org_id,
-                                              free_plan_seats=free_limits(request).seats)
+        now = await entitlements.standing(session, member.principal.org_id, free_limits(request))
+    plan, seats, subscription = now.plan, now.seats, now.subscription
     if subscription is None:
         return SubscriptionOut(plan.name, "none", seats, plan.agent_limit, plan.monthly_messages)
     return SubscriptionOut(plan.name, subscription.status, seats, plan.agent_limit, plan.monthly_messages,
