@@ -41,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
             print("objecta: set STRIPE_SECRET_KEY (or STRIPE_API_BASE for a running stand-in); "
                   "`objecta up` syncs the stand-in itself", file=sys.stderr)
             return 2
+        from domain.billing.errors import PaymentError
         from objecta.launcher import sync_billing_catalog
-        created = sync_billing_catalog(settings)
+        try:
+            created = sync_billing_catalog(settings)
+        except PaymentError as error:  # Stripe refused or could not be reached: say why, no traceback
+            print(f"objecta: the plans catalog was not synced: {error.message}", file=sys.stderr)
+            return 1
         print(f"objecta: plans catalog in sync (created: {', '.join(created) or 'nothing'})")
         return 0
     return 1

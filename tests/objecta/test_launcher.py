@@ -204,3 +204,17 @@ def test_sync_catalog_refuses_a_plan_whose_price_changed_under_the_same_id(strip
     dearer = dataclasses.replace(PLANS["starter"], price=PLANS["starter"].price + 100)
     with pytest.raises(PaymentRejected, match="give the catalog entry a new id"):
         asyncio.run(ensure(dearer))
+
+
+def test_sync_catalog_says_why_when_stripe_cannot_be_reached(test_env):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    env = {**os.environ, **test_env, "STRIPE_API_BASE": f"http://127.0.0.1:{closed}"}
+    result = subprocess.run([sys.executable, "-m", "objecta.cli", "billing", "sync-catalog"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "the plans catalog was not synced: Stripe could not be reached" in result.stderr
+    assert "Traceback" not in result.stderr
