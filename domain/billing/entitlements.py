@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.agents import repository as agents
 from domain.billing import plans, repository
-from domain.billing.errors import OrganizationRestricted, PlanLimitReached
+from domain.billing.errors import OrganizationRestricted, PlanLimitReached, SeatsInUse
 from domain.billing.models import Subscription
 from domain.billing.plans import FreeLimits
 from domain.models import utcnow
@@ -55,6 +55,16 @@ async def seats_used(session: AsyncSession, org_id: uuid.UUID) -> int:
     """Members plus pending, unexpired invitations: what a seat limit counts."""
     return (await team.count_members(session, org_id)
             + await team.count_pending(session, org_id, utcnow(), except_email=None))
+
+
+async def check_seats_cover_use(session: AsyncSession, org_id: uuid.UUID, seats: int) -> None:
+    """409 `seats_in_use` when fewer `seats` than are taken; under the lock invitations take to count
+    seats, so none slips in between this check and the commit."""
+    await team.lock_organization(session, org_id)
+    used = await seats_used(session, org_id)
+    if seats < used:
+        raise SeatsInUse(f"{used} seats are in use (members and pending invitations); remove some first",
+                         details={"field": "seats", "used": used})
 
 
 RESTRICTED_ACTIONS = ("creating agents", "deploying agents", "inviting people")

@@ -130,10 +130,7 @@ async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id:
         if seats < chosen.seats:
             raise SeatsBelowPlan(f"the {chosen.title} plan includes {chosen.seats} seats; ask for {chosen.seats} "
                                  "or more", details={"field": "seats", "included": chosen.seats})
-        used = await entitlements.seats_used(session, org_id)
-        if seats < used:
-            raise SeatsInUse(f"{used} seats are in use (members and pending invitations); remove some first",
-                             details={"field": "seats", "used": used})
+        await entitlements.check_seats_cover_use(session, org_id, seats)
     current_seats = plans.seats_of(plans.PLANS[current.plan], current.quantity) if current.plan in plans.PLANS else None
     if chosen.name == current.plan and (seats is None or seats == current_seats) and (
             plan is None or current.pending_plan is None):
@@ -172,6 +169,13 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
                 "effective_at": effective_at}
     if seats is None:
         seats = plans.carried_seats(plans.PLANS.get(current.plan), current.quantity, chosen)
+    else:
+        # Again here: invitations accepted since the request may have taken seats. The lock holds
+        # until this transaction commits, so none can slip in while Stripe is asked.
+        try:
+            await entitlements.check_seats_cover_use(session, command.org_id, seats)
+        except SeatsInUse as refused:
+            raise CommandFailed(refused.message) from refused
     try:
         state = await payments.change_plan(subscription_id, chosen, seats, idempotency_key=f"{command.id}:change_plan")
     except Exception as error:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from domain.jobs import Job
+from objecta.broker import BrokerSender, build_broker
 from tests.fixtures.app import add_member
 from tests.fixtures.worker import wait_for
 
@@ -76,3 +78,28 @@ def test_a_plan_change_keeps_the_seats_bought(subscribed, stand_in, worker):
     # A downgrade with seats is refused (it waits for the period's end; seats change now).
     mixed = owner.patch("/v1/billing/subscription", json={"plan": "starter", "seats": 12})
     assert (mixed.status_code, mixed.json()["error"]["code"]) == (422, "seats_with_downgrade")
+
+
+def test_the_worker_checks_the_seats_again_when_people_joined_since_the_request(
+        subscribed, stand_in, client, settings, rows):
+    """Accepted at 12 seats for 11 people; a twelfth joined before the worker ran: fewer seats are refused there."""
+    owner = subscribed
+    assert _finished(owner, owner.patch("/v1/billing/subscription", json={"seats": 12}))["status"] == "succeeded"
+    subscription_id = owner.get("/v1/billing/subscription").json()["stripe_subscription_id"]
+    for _ in range(11):
+        add_member(client, settings, owner.org_id, "member")
+    # The request as the edge accepted it a moment before the last person joined (the edge now refuses it).
+    [command] = rows(
+        "insert into commands (id, org_id, user_id, kind, queue, actor, payload, status, attempts) values "
+        "(gen_random_uuid(), :o, :u, 'billing.change_plan', 'billing', 'billing.change_plan', "
+        "cast(:p as jsonb), 'queued', 0) returning id",
+        o=owner.org_id, u=owner.user_id,
+        p=f'{{"subscription": "{subscription_id}", "plan": "starter", "seats": 11, "seats_only": true}}')
+    broker = build_broker(settings)
+    BrokerSender(broker).send(Job("billing", "billing.change_plan", (str(command["id"]), owner.org_id)))
+    broker.close()
+    finished = wait_for(lambda: (c := owner.get(f"/v1/commands/{command['id']}").json())["status"] in (
+        "succeeded", "failed") and c, what="the command")
+    assert (finished["status"], finished["attempts"]) == ("failed", 1), finished
+    assert "12 seats are in use" in finished["error"]
+    assert _quantity(stand_in, subscription_id) == 12  # Stripe was not asked
