@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from domain.db import sqlalchemy_url
 from tests.fixtures.app import add_member, client_with, sign_up
+from tests.fixtures.mail import outbox
 from tests.fixtures.worker import wait_for
 
 QUOTA = 5  # 80 %: the 4th message
@@ -23,13 +21,8 @@ def small_client(settings):
         yield test_client
 
 
-def _outbox_subjects(settings, recipient: str) -> list[str]:
-    subjects = []
-    for path in sorted(Path(settings.mail.outbox).glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if message["To"] == recipient:
-            subjects.append(str(message["Subject"]))
-    return subjects
+def _subjects(settings, recipient: str) -> list[str]:
+    return [str(message["Subject"]) for message in outbox(settings, recipient)]
 
 
 def _quota_notices(account) -> list[str]:
@@ -69,9 +62,9 @@ def test_the_warning_and_the_reached_notice_are_sent_once_each(small_client, set
     assert _quota_notices(admin) == ["billing.quota_reached", "billing.quota_warning"]
     assert _quota_notices(member) == []  # owners and admins only
     assert owner.get("/v1/billing/usage").json()["messages"] == {"used": 7, "limit": QUOTA}
-    subjects = wait_for(lambda: [s for s in _outbox_subjects(settings, admin.email)
+    subjects = wait_for(lambda: [s for s in _subjects(settings, admin.email)
                                  if "quota" in s or "messages used" in s] or None, what="the quota emails")
-    wait_for(lambda: len([s for s in _outbox_subjects(settings, admin.email)
+    wait_for(lambda: len([s for s in _subjects(settings, admin.email)
                           if "quota" in s or "messages used" in s]) == 2, what="both quota emails")
     assert any("80% of this month's messages used" in s for s in subjects)
 

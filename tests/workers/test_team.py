@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import hashlib
 import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from domain.db import sqlalchemy_url
 from tests.fixtures.app import PASSWORD, sign_up
+from tests.fixtures.mail import outbox
 from tests.fixtures.worker import wait_for
 
 TOKEN = re.compile(r"/invite\?token=([A-Za-z0-9_\-]+)")
@@ -35,20 +33,11 @@ def owner_sql(settings):
     engine.dispose()
 
 
-def _outbox(settings, recipient: str, subject_has: str = "") -> list[email.message.EmailMessage]:
-    found = []
-    for path in sorted(Path(settings.mail.outbox).glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if message["To"] == recipient and subject_has in message["Subject"]:
-            found.append(message)
-    return found
-
-
 def _invite_and_get_token(settings, account, invitee: str, role: str = "member") -> tuple[str, str]:
     """Invite, wait for the worker's email, and read the token from its link; (token, command id)."""
     response = account.post("/v1/team/invitations", json={"email": invitee, "role": role})
     assert response.status_code == 202, response.text
-    [message] = wait_for(lambda: _outbox(settings, invitee), 30, what="the invitation email")
+    [message] = wait_for(lambda: outbox(settings, invitee), 30, what="the invitation email")
     body = message.get_body(("plain",)).get_content()
     assert f"{settings.http.app_url}/invite?token=" in body
     return TOKEN.search(body).group(1), response.json()["command_id"]
@@ -96,7 +85,7 @@ def test_the_email_link_joins_the_organization_and_the_owner_hears_of_it(owner, 
     assert members[invitee] == "admin"
     accepted = owner.get("/v1/team/activity", params={"action": "invitation.accepted"}).json()["items"]
     assert [(a["actor_user_id"], a["subject_email"]) for a in accepted] == [(joined.json()["user_id"], invitee)]
-    welcome = wait_for(lambda: _outbox(settings, invitee, "Welcome"), 30, what="the welcome email")
+    welcome = wait_for(lambda: outbox(settings, invitee, "Welcome"), 30, what="the welcome email")
     assert len(welcome) == 1
 
 

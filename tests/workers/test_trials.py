@@ -8,16 +8,14 @@ would send it; the daily job's path is shown with our row alone.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 
 from domain.jobs import Job
 from objecta.broker import BrokerSender, build_broker
 from tests.fixtures.stripe import event, sign
+from tests.fixtures.mail import outbox
 from tests.fixtures.worker import wait_for
 
 
@@ -32,15 +30,6 @@ def _start_trial(account, plan="starter"):
 
 def _reminders(account) -> list[dict]:
     return [n for n in account.get("/v1/notifications").json()["items"] if n["type"] == "billing.trial_ending"]
-
-
-def _emails(settings, recipient: str, subject_has: str) -> list[str]:
-    found = []
-    for path in sorted(Path(settings.mail.outbox).glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if message["To"] == recipient and subject_has in str(message["Subject"]):
-            found.append(str(message["Subject"]))
-    return found
 
 
 def _post(client, settings, payload: bytes):
@@ -89,9 +78,9 @@ def test_trial_will_end_reminds_owners_and_admins_once_in_app_and_by_email(
     [reminder] = wait_for(lambda: _reminders(owner), what="the trial reminder")
     assert reminder["title"] == "Your Starter trial ends in 3 days"
     assert "29.00 USD" in reminder["body"]
-    wait_for(lambda: _emails(settings, owner.email, "trial ends"), what="the reminder email")
+    wait_for(lambda: outbox(settings, owner.email, "trial ends"), what="the reminder email")
     time.sleep(1)
-    assert len(_reminders(owner)) == 1 and len(_emails(settings, owner.email, "trial ends")) == 1
+    assert len(_reminders(owner)) == 1 and len(outbox(settings, owner.email, "trial ends")) == 1
 
 
 def test_the_daily_job_reminds_when_stripes_event_never_came(owner, worker, settings, stand_in, rows):
