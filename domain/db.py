@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis.exceptions
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +33,12 @@ TENANT_SQL = (
     "set_config('app.login_email', %s, true), set_config('app.scope', %s, true)"
 )
 SYSTEM = "system"
+# Seconds to open a connection: a Postgres behind a partition answers nothing, and a request should
+# get its 503 rather than wait on the kernel's own TCP timeout (minutes).
+CONNECT_TIMEOUT = 5
+# What a send after commit raises when the broker or Redis cannot be reached (objecta.broker.BrokerUnavailable
+# is a ConnectionError).
+UNREACHABLE = (ConnectionError, TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class Base(DeclarativeBase):
@@ -83,9 +90,14 @@ async def _run_after_commit(session: AsyncSession) -> None:
     for callback in session.info.pop("after_commit", []):
         try:
             await callback()
-        except Exception:
-            # The change is committed; a lost notification must not turn it into an error.
-            log.exception("after-commit callback failed")
+        except Exception as error:
+            # The change is committed: a job or an event that could not be sent must not turn it into an
+            # error. A command's job is re-sent by the sweeper; a lost event is refetched by the client.
+            if isinstance(error, UNREACHABLE):  # an outage: one line per send, not a traceback each
+                log.warning("after commit, could not send (the change stays committed): %s: %s",
+                            type(error).__name__, error)
+            else:
+                log.exception("after-commit callback failed")
 
 
 class Database:
@@ -99,8 +111,10 @@ class Database:
 
     def __init__(self, url: str, pool_size: int = 10):
         self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-            pool_recycle=1800)
+            sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+            # A restarted Postgres leaves every pooled connection dead; the ping on checkout finds them
+            # and reconnects, so the first requests after it is back succeed instead of failing once each.
+            pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT})
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
 
     @asynccontextmanager

@@ -33,6 +33,7 @@ from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
 from objecta import observability
 from objecta.broker import BrokerSender, build_broker
+from objecta.connections import redis_options
 from objecta import settings as settings_module
 from objecta.settings import Settings
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         jobs.use(BrokerSender(broker))
         app.state.settings = settings
         app.state.db = Database(settings.database.app_url, settings.database.pool_size)
-        app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True, **redis_options(asyncio=True))
         app.state.publisher = RedisPublisher(app.state.redis)
         app.state.rate_limiter = RedisRateLimiter(app.state.redis)
         app.state.invitation_rules = InvitationRules(

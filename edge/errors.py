@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import DomainError
 
@@ -69,3 +72,21 @@ def unexpected_error(request: Request, error: Exception) -> Response:
 
 
 HANDLERS = {DomainError: domain_error, HTTPException: http_error, Exception: unexpected_error}
+
+
+def dependency_unavailable(_: Request, error: Exception) -> Response:
+    """Postgres or Redis did not answer: 503 with Retry-After, not a 500, because nothing is wrong with the
+    request and the same request will succeed once the dependency is back (with an Idempotency-Key, safely)."""
+    dependency = "database" if isinstance(error, SQLAlchemyError) else "redis"
+    log.warning("%s unreachable: %s: %s", dependency, type(error).__name__, str(error).splitlines()[0][:200])
+    return error_response(503, "unavailable", f"the service is briefly unavailable ({dependency} unreachable); "
+                          "try again in a few seconds", {"dependency": dependency}, {"Retry-After": RETRY_AFTER})
+
+
+RETRY_AFTER = "5"
+# Losing the database or Redis mid-request: connection refused or reset, a connect or socket timeout, or the
+# pool unable to hand out a connection in time. (Serialization failures and deadlocks are OperationalErrors
+# too: "try again" is the right answer to them as well.)
+UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout, redis.exceptions.ConnectionError,
+               redis.exceptions.TimeoutError)
+HANDLERS.update(dict.fromkeys(UNREACHABLE, dependency_unavailable))

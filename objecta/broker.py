@@ -8,16 +8,22 @@ is declared, and the edge keeps its own instance for sending.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import dramatiq
+import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage
 from periodiq import PeriodiqMiddleware
 
 from domain.jobs import Job
+from objecta.connections import amqp_url, redis_options
 from objecta.embedded import die_with_parent
 from objecta.settings import Settings
 
@@ -25,12 +31,15 @@ from objecta.settings import Settings
 # must not miss a period catch up on the next tick (see schedules/).
 SCHEDULE_SKIP_DELAY = 60
 
+log = logging.getLogger(__name__)
+
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     if settings.broker.is_rabbitmq:
-        broker = RabbitmqBroker(url=settings.broker.url, confirm_delivery=True)
+        broker = RabbitmqBroker(url=amqp_url(settings.broker.url), confirm_delivery=True)
     else:
-        broker = RedisBroker(url=settings.broker.url or settings.redis.url, namespace=settings.broker.namespace,
+        pool = redis.ConnectionPool.from_url(settings.broker.url or settings.redis.url, **redis_options())
+        broker = RedisBroker(connection_pool=pool, namespace=settings.broker.namespace,
                              heartbeat_timeout=settings.broker.heartbeat_timeout_ms,
                              maintenance_chance=settings.broker.maintenance_chance)
     broker.add_middleware(AsyncIO())
@@ -56,13 +65,48 @@ class DieWithPool(dramatiq.Middleware):
             os._exit(1)
 
 
+class BrokerUnavailable(ConnectionError):
+    """The broker did not take a job in time, or failed a moment ago and is being left alone for a while."""
+
+
 class BrokerSender:
     """`domain.jobs.JobSender` over a Dramatiq broker: messages by actor name,
-    so the sender never imports the actors' modules."""
+    so the sender never imports the actors' modules.
 
-    def __init__(self, broker: dramatiq.Broker):
+    A send is bounded: it waits at most `timeout` seconds, then raises
+    `BrokerUnavailable`. The edge sends after its commit, on its event loop,
+    so a send that hung on an unreachable broker froze every request of the
+    process; the connections' own timeouts bound most of that, but not pika
+    waiting for a publisher confirm over a silent connection, so the enqueue
+    runs on one sending thread and is waited for with a timeout. After a
+    failure, sends fail at once for `pause` seconds (and while the failed
+    send is still stuck), rather than making every request wait out the same
+    timeout: the commands are committed, and the sweeper re-sends them.
+    """
+
+    def __init__(self, broker: dramatiq.Broker, *, timeout: float = 2.5, pause: float = 5.0):
         self.broker = broker
+        self.timeout = timeout
+        self.pause = pause
+        # One thread: RabbitMQ's connections are per thread, and one is plenty for messages this small.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-send")
+        self._lock = threading.Lock()
+        self._failed_until = 0.0
+        self._stuck: Future | None = None
 
     def send(self, job: Job) -> None:
-        self.broker.enqueue(dramatiq.Message(queue_name=job.queue, actor_name=job.actor, args=job.args,
-                                             kwargs={}, options=dict(job.options)))
+        with self._lock:
+            if time.monotonic() < self._failed_until or (self._stuck is not None and not self._stuck.done()):
+                raise BrokerUnavailable("the broker failed a moment ago; not trying again yet")
+        message = dramatiq.Message(queue_name=job.queue, actor_name=job.actor, args=job.args, kwargs={},
+                                   options=dict(job.options))
+        sent = self._thread.submit(self.broker.enqueue, message)
+        try:
+            sent.result(self.timeout)
+        except Exception as error:
+            with self._lock:
+                self._failed_until = time.monotonic() + self.pause
+                self._stuck = sent
+            reason = "no answer" if not sent.done() else f"{type(error).__name__}: {error}"
+            raise BrokerUnavailable(f"the broker did not take {job.actor} within {self.timeout:.1f}s ({reason})"
+                                    ) from error

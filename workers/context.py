@@ -17,6 +17,7 @@ from domain.billing.payments import StripePayments
 from domain.db import Database
 from domain.realtime import RedisPublisher
 from objecta.broker import BrokerSender
+from objecta.connections import redis_options
 from objecta.settings import Settings
 
 
@@ -38,7 +39,7 @@ def context() -> WorkerContext:
         from workers.broker import broker, settings
 
         jobs.use(BrokerSender(broker))
-        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        redis = aioredis.from_url(settings.redis.url, decode_responses=True, **redis_options(asyncio=True))
         _context = WorkerContext(settings=settings, db=Database(settings.database.app_url,
                                                                 settings.database.pool_size),
                                  publisher=RedisPublisher(redis), runtime=LocalRuntime(),
