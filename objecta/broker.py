@@ -38,7 +38,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     if settings.broker.is_rabbitmq:
         broker = RabbitmqBroker(url=amqp_url(settings.broker.url), confirm_delivery=True)
     else:
-        pool = redis.ConnectionPool.from_url(settings.broker.url or settings.redis.url, **redis_options())
+        url = settings.broker.url or settings.redis.url
+        # No URL yet (a process importing the worker modules before `objecta up` chose the embedded one's):
+        # Redis' default address, as Dramatiq would use; nothing connects until a message is sent or fetched.
+        pool = redis.ConnectionPool.from_url(url, **redis_options()) if url else redis.ConnectionPool(**redis_options())
         broker = RedisBroker(connection_pool=pool, namespace=settings.broker.namespace,
                              heartbeat_timeout=settings.broker.heartbeat_timeout_ms,
                              maintenance_chance=settings.broker.maintenance_chance)

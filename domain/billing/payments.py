@@ -219,7 +219,10 @@ async def _call(request):
         reason = error.user_message or "your card was declined"
         raise CardDeclined(reason, details={"code": error.code, "decline_code": getattr(error, "decline_code", None)}
                            ) from error
-    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+    except stripe.APIConnectionError as error:
+        # The SDK's own sentence sends our customers to Stripe's support; the network detail is for the logs.
+        raise PaymentUnavailable("Stripe could not be reached (a network error)") from error
+    except stripe.RateLimitError as error:
         raise PaymentUnavailable(f"Stripe could not be reached: {error.user_message or error}") from error
     except stripe.StripeError as error:
         status = error.http_status

@@ -53,7 +53,8 @@ def provider_error(status: int, reason: str | None, body: bytes | str | None) ->
     said = _provider_messages(body)
     summary = f"{status} {reason or ''}".strip()
     if status == 429 or status >= 500:
-        return TransientMailError(f"SendGrid is unavailable ({summary}); will retry" + (f": {said}" if said else ""))
+        # No "will retry" here: the same sentence ends the last attempt too (the row's status says which).
+        return TransientMailError(f"SendGrid is unavailable ({summary})" + (f": {said}" if said else ""))
     return PermanentMailError(f"SendGrid refused the email ({summary})" + (f": {said}" if said else ""),
                               provider_status=status, provider_reason=reason)
 
