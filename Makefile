@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test chaos bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/pytest $(ARGS)
+
+# The fault suite (tests/faults, part of `make test` at CI size) at full size: 1,000 commands through 20
+# worker kills. Same engines as `make test`: embedded, or DATABASE_URL / REDIS_URL / BROKER_URL when set.
+chaos: $(BIN)/.installed
+	FAULTS_COMMANDS=1000 FAULTS_KILLS=20 $(BIN)/pytest -m faults tests/faults $(ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/commands.py

@@ -184,8 +184,25 @@ def start_postgres(data_dir: Path, port: int, timeout: float = 60) -> EmbeddedSe
         stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=as_user, process_group=0)
     log_file.close()
     wait_for_port(port, process, timeout, "embedded Postgres", log)
+    _wait_for_sessions(binaries, port, process, timeout, log)
     # SIGINT is Postgres' "fast" shutdown: roll back open transactions, checkpoint, exit.
     return EmbeddedServer("postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", process, signal.SIGINT)
+
+
+def _wait_for_sessions(binaries: Path, port: int, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Listening is not ready: until recovery ends, a new session is refused ("the database system is
+    starting up"), which the first query of a caller (a migration, a test's `create database`) then was."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmbeddedError(f"embedded Postgres exited with code {process.returncode} while starting\n"
+                                f"{log.read_text()[-2000:] if log.exists() else ''}")
+        ready = subprocess.run([str(binaries / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "1"],
+                               capture_output=True)
+        if ready.returncode == 0:
+            return
+        time.sleep(0.05)
+    raise EmbeddedError(f"embedded Postgres did not accept sessions on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
 def _is_postgres(pid: int) -> bool:

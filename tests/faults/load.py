@@ -29,6 +29,7 @@ class Answer:
     status: int | None  # None: no answer at all
     body: dict | None
     error: str | None = None  # why there was no answer
+    retry_after: str | None = None  # the Retry-After header, if any
 
     @property
     def command_id(self) -> str | None:
@@ -113,7 +114,8 @@ class Load:
             body = response.json()
         except ValueError:
             body = {"raw": response.text[:200]}
-        self._record(Answer(kind, what, started, time.monotonic() - started, response.status_code, body))
+        self._record(Answer(kind, what, started, time.monotonic() - started, response.status_code, body,
+                            retry_after=response.headers.get("retry-after")))
 
 
 def command_statuses(database_url: str, ids: list[str]) -> dict[str, dict]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 
 from objecta import embedded
@@ -25,24 +24,10 @@ SLOWEST_ANSWER = 8.0
 BACK_WITHIN = 3.0
 
 
-def _accepting_queries(url: str, timeout: float = 30) -> None:
-    """Listening is not ready: a starting server refuses sessions ("the database system is starting up")."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def own_postgres(tmp_path):
     data, port = tmp_path / "postgres" / "data", embedded.free_port()
     servers = [embedded.start_postgres(data, port)]
-    _accepting_queries(servers[0].url)
 
     def restart(down: float) -> float:
         servers[-1].stop()
@@ -99,6 +84,7 @@ def test_requests_answer_503_while_postgres_is_down_and_succeed_once_it_is_back(
     assert unavailable, "Postgres was down: some request should have been told so"
     for answer in unavailable:
         assert answer.body["error"]["code"] == "unavailable" and answer.body["error"]["message"], answer.body
+        assert answer.retry_after, answer
     assert max(a.seconds for a in during) < SLOWEST_ANSWER, figures
     assert figures["failures later than that + 3 s"] == 0, figures
     assert figures["accepted commands lost"] == 0, figures
