@@ -8,7 +8,6 @@ is declared, and the edge keeps its own instance for sending.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -30,8 +29,6 @@ from objecta.settings import Settings
 # A tick that waited this long in the queue is dropped by periodiq; jobs that
 # must not miss a period catch up on the next tick (see schedules/).
 SCHEDULE_SKIP_DELAY = 60
-
-log = logging.getLogger(__name__)
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:

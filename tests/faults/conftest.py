@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.figures import MEASURED, Figures
+from tests.faults.stack import Edge
 
 HERE = Path(__file__).parent
 
@@ -21,6 +22,21 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def figures(request) -> Figures:
     return Figures(request.node.name)
+
+
+@pytest.fixture
+def start_edge(tmp_path):
+    """Start real edges (uvicorn) with a given environment; all are stopped at the end of the test, failed or not."""
+    started: list[Edge] = []
+
+    def start(env: dict) -> Edge:
+        edge = Edge(env, tmp_path / f"edge-{len(started)}.log")
+        started.append(edge)
+        return edge
+
+    yield start
+    for edge in started:
+        edge.stop()
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -21,7 +21,7 @@ from objecta.broker import BrokerSender, build_broker
 from tests.faults.figures import scale
 from tests.faults.load import Load, wait_until_finished
 from tests.faults.proxy import REFUSED, SILENT, TcpProxy
-from tests.faults.stack import ROOMY, Edge, Person
+from tests.faults.stack import ROOMY, Person
 
 OUTAGE = scale("FAULTS_OUTAGE_SECONDS", 10)
 # What "never a hang" means here: the broker is given a few seconds, then the request is answered anyway.
@@ -46,10 +46,10 @@ def _through(proxy: TcpProxy, settings) -> dict:
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("outage", [REFUSED, SILENT])
 def test_writes_answer_202_or_503_and_every_accepted_command_completes(
-        outage, broker_proxy, settings, test_env, start_worker, tmp_path, figures):
+        outage, broker_proxy, settings, test_env, start_worker, start_edge, figures):
     env = {**test_env, **ROOMY, **_through(broker_proxy, settings), "SWEEP_QUEUED_AFTER": "5"}
     start_worker(env=env)
-    edge = Edge(env, tmp_path / "edge.log")
+    edge = start_edge(env)
     person = Person(edge)
     agents = [person.agent() for _ in range(4)]
 
@@ -77,7 +77,6 @@ def test_writes_answer_202_or_503_and_every_accepted_command_completes(
     finished = wait_until_finished(settings.database.url, accepted, 90, nudge=sweep)
     recovered_in = time.monotonic() - restored_at
     sweeper.broker.close()
-    edge.stop()
     person.close()
 
     writes = [a for a in answers if a.kind == "write"]

@@ -16,7 +16,7 @@ from objecta import settings as settings_module
 from objecta.migrate import migrate
 from tests.faults.figures import scale
 from tests.faults.load import Load, wait_until_finished
-from tests.faults.stack import ROOMY, Edge, Person
+from tests.faults.stack import ROOMY, Person
 
 DOWN = scale("FAULTS_POSTGRES_DOWN_SECONDS", 8)
 SLOWEST_ANSWER = 8.0
@@ -41,13 +41,13 @@ def own_postgres(tmp_path):
 
 @pytest.mark.timeout(240)
 def test_requests_answer_503_while_postgres_is_down_and_succeed_once_it_is_back(
-        own_postgres, test_env, start_worker, tmp_path, figures):
+        own_postgres, test_env, start_worker, start_edge, figures):
     url, restart = own_postgres
     env = {**test_env, **ROOMY, "DATABASE_URL": url}
     env.pop("APP_DATABASE_URL", None)
     migrate(settings_module.load(env))
     start_worker(env=env)
-    edge = Edge(env, tmp_path / "edge.log")
+    edge = start_edge(env)
     person = Person(edge)
     agents = [person.agent() for _ in range(4)]
 
@@ -61,7 +61,6 @@ def test_requests_answer_503_while_postgres_is_down_and_succeed_once_it_is_back(
     answers = load.stop()
     accepted = [a.command_id for a in answers if a.command_id]
     finished = wait_until_finished(url, accepted, 120)
-    edge.stop()
     person.close()
 
     ok = [a for a in answers if a.status in (200, 202)]

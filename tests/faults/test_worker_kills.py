@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from domain.db import sqlalchemy_url
 from tests.faults.figures import scale
 from tests.faults.load import Load, wait_until_finished
-from tests.faults.stack import ROOMY, Edge, Person
+from tests.faults.stack import ROOMY, Person
 
 COMMANDS = scale("FAULTS_COMMANDS", 300)
 KILLS = scale("FAULTS_KILLS", 6)
@@ -39,11 +39,11 @@ def _deployed_notifications(database_url: str, user_id: str) -> dict[str, int]:
 
 
 @pytest.mark.timeout(900)
-def test_no_command_is_lost_or_run_twice_while_workers_are_killed(settings, test_env, start_worker, tmp_path,
+def test_no_command_is_lost_or_run_twice_while_workers_are_killed(settings, test_env, start_worker, start_edge,
                                                                   figures):
     env = {**test_env, **ROOMY}
     pools = [start_worker(env=env), start_worker(env=env)]
-    edge = Edge(env, tmp_path / "edge.log")
+    edge = start_edge(env)
     person = Person(edge)
     agents = [person.agent(MODEL) for _ in range(COMMANDS)]
 
@@ -76,7 +76,6 @@ def test_no_command_is_lost_or_run_twice_while_workers_are_killed(settings, test
         now = _deployed_notifications(settings.database.url, person.user_id)
         if now != notified:
             notified, quiet_since = now, time.monotonic()
-    edge.stop()
     person.close()
 
     statuses = [finished.get(i, {}).get("status") for i in accepted]
