@@ -79,9 +79,12 @@ class BrokerSender:
     process; the connections' own timeouts bound most of that, but not pika
     waiting for a publisher confirm over a silent connection, so the enqueue
     runs on one sending thread and is waited for with a timeout. After a
-    failure, sends fail at once for `pause` seconds (and while the failed
-    send is still stuck), rather than making every request wait out the same
-    timeout: the commands are committed, and the sweeper re-sends them.
+    failure, sends fail at once for twice as long as the failure took (from
+    half a second for a refused connection up to `pause` for a timeout, and
+    while the failed send is still stuck), rather than making every request
+    wait out the same timeout: the commands are committed, and the sweeper
+    re-sends them. A refusal pauses briefly so sending resumes soon after the
+    broker is back.
     """
 
     def __init__(self, broker: dramatiq.Broker, *, timeout: float = 2.5, pause: float = 5.0):
@@ -100,12 +103,14 @@ class BrokerSender:
                 raise BrokerUnavailable("the broker failed a moment ago; not trying again yet")
         message = dramatiq.Message(queue_name=job.queue, actor_name=job.actor, args=job.args, kwargs={},
                                    options=dict(job.options))
+        began = time.monotonic()
         sent = self._thread.submit(self.broker.enqueue, message)
         try:
             sent.result(self.timeout)
         except Exception as error:
+            now = time.monotonic()
             with self._lock:
-                self._failed_until = time.monotonic() + self.pause
+                self._failed_until = now + min(self.pause, max(0.5, 2 * (now - began)))
                 self._stuck = sent
             reason = "no answer" if not sent.done() else f"{type(error).__name__}: {error}"
             raise BrokerUnavailable(f"the broker did not take {job.actor} within {self.timeout:.1f}s ({reason})"
