@@ -87,3 +87,27 @@ def test_requests_answer_503_while_postgres_is_down_and_succeed_once_it_is_back(
     assert max(a.seconds for a in during) < SLOWEST_ANSWER, figures
     assert figures["failures later than that + 3 s"] == 0, figures
     assert figures["accepted commands lost"] == 0, figures
+
+
+def test_the_first_request_after_a_quiet_restart_succeeds(own_postgres, test_env, start_edge, figures):
+    """Postgres restarted while nobody was asking: every pooled connection is dead, and no request found out
+    during the restart. The pool pings a connection before lending it, so the first request still succeeds."""
+    url, restart = own_postgres
+    env = {**test_env, "DATABASE_URL": url}
+    env.pop("APP_DATABASE_URL", None)
+    migrate(settings_module.load(env))
+    edge = start_edge(env)
+    person = Person(edge)
+    agents = [person.agent() for _ in range(3)]
+    # Several requests at once, so the pool holds several connections, all to be found dead.
+    load = Load(edge.url, dict(person.http.headers), lambda client, n: (
+        "get", client.get(f"/v1/agents/{agents[n % 3]}")), writers=4, readers=0, limit=40).start()
+    load.wait(30)
+    back_at = restart(2)
+    first = [person.http.get(f"/v1/agents/{agent}") for agent in agents]
+    figures.update({"requests right after the restart": len(first),
+                    "failed": sum(r.status_code != 200 for r in first),
+                    "seconds from listening to answered": time.monotonic() - back_at})
+    person.close()
+
+    assert [r.status_code for r in first] == [200, 200, 200], [r.text for r in first]
