@@ -50,7 +50,7 @@ class Load:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads = [threading.Thread(target=self._writer, daemon=True) for _ in range(writers)]
-        self._threads += [threading.Thread(target=self._reader, daemon=True) for _ in range(readers)]
+        self._threads += [threading.Thread(target=self._reader, daemon=True, name="reader") for _ in range(readers)]
 
     def start(self) -> "Load":
         for thread in self._threads:
@@ -92,7 +92,6 @@ class Load:
                 time.sleep(self._pause)
 
     def _reader(self) -> None:
-        threading.current_thread().name = "reader"
         with self._client() as client:
             for turn in itertools.count():
                 if self._stopping.is_set():
