@@ -20,6 +20,20 @@ from domain.db import after_commit
 
 
 @dataclass(frozen=True)
+class JobKind:
+    """A kind of job: the actor that carries it out and the queue it runs on, declared once.
+
+    Capabilities declare their kinds as module constants next to the code that
+    enqueues them; the worker modules declare their actors from the same
+    constant (`workers.jobs.job_actor`), and `tests/workers/test_declared_jobs.py`
+    checks that every kind and every schedule entry names an actor on its queue.
+    """
+
+    actor: str  # "<capability>.<verb>"
+    queue: str
+
+
+@dataclass(frozen=True)
 class Job:
     queue: str
     actor: str
@@ -46,9 +60,18 @@ def send_now(job: Job) -> None:
     _sender.send(job)
 
 
-def enqueue(session: AsyncSession, queue: str, actor: str, *args: Any, **options: Any) -> None:
-    """Send a job after `session`'s transaction commits."""
-    job = Job(queue, actor, args, options)
+def enqueue(session: AsyncSession, kind: JobKind, *args: Any, org_id: Any = None, **options: Any) -> None:
+    """Send a job of `kind` after `session`'s transaction commits.
+
+    `org_id` names the organization the work is for (in the message's options,
+    not its arguments), so the workers can bound one organization's share of a
+    queue; system-wide jobs leave it out.
+    """
+    if not isinstance(kind, JobKind):
+        raise TypeError(f"enqueue takes a declared JobKind, not {kind!r}")
+    if org_id is not None:
+        options["org_id"] = str(org_id)
+    job = Job(kind.queue, kind.actor, args, options)
 
     async def send() -> None:
         send_now(job)

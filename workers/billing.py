@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import dramatiq
-
 from domain.billing import service as billing
 from domain.billing import webhooks
+from workers.actors import job_actor
 from workers.commands import command_actor
 from workers.context import context
 
@@ -38,8 +37,7 @@ async def change_plan(session, command, ctx) -> dict:
     return await billing.change_plan(session, command, ctx.payments)
 
 
-@dramatiq.actor(actor_name=webhooks.HANDLE, queue_name=webhooks.QUEUE, max_retries=8, min_backoff=1_000,
-                max_backoff=300_000)
+@job_actor(webhooks.HANDLE, max_retries=8, min_backoff=1_000, max_backoff=300_000)
 async def handle_event(event_id: str) -> None:
     """Act on one stored Stripe event (idempotent: a handled event is skipped)."""
     ctx = context()

@@ -43,6 +43,7 @@ from sqlalchemy.exc import OperationalError
 from domain.mail import Email, MailError, Mailer, PermanentMailError, TransientMailError, mailer_for, render
 from domain.mail import service as mail
 from objecta.settings import Settings
+from workers.actors import job_actor
 from workers.context import WorkerContext
 from workers.context import context as worker_context
 
@@ -77,8 +78,7 @@ def mailer(settings: Settings) -> Mailer:
     return _mailer
 
 
-@dramatiq.actor(actor_name=mail.SEND, queue_name=mail.QUEUE, retry_when=_should_retry,
-                min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS)
+@job_actor(mail.SEND, retry_when=_should_retry, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS)
 async def send(dedupe_key: str, to: str, template: str, context: dict) -> None:
     ctx = worker_context()
     async with ctx.db.transaction(system=True) as held:

@@ -36,6 +36,10 @@ class Entry:
     queue: str  # where the job's actor runs
     catch_up: timedelta | None = None  # how far back a missed period is still run
 
+    @property
+    def kind(self) -> jobs.JobKind:
+        return jobs.JobKind(self.job, queue=self.queue)
+
 
 def _tick_time() -> datetime:
     """The period this tick stands for: periodiq's `scheduled_at`, or now when sent by hand."""
@@ -60,7 +64,7 @@ def _declare_tick(entry: Entry) -> dramatiq.Actor:
         async with db.transaction(system=True) as session:
             periods = await scheduling.claim_due(session, entry.job, _tick_time(), next_after, entry.catch_up)
             for period in periods:
-                jobs.enqueue(session, entry.queue, entry.job, period.isoformat())
+                jobs.enqueue(session, entry.kind, period.isoformat())
         if periods:
             log.info("%s: running %s", entry.job, ", ".join(p.isoformat() for p in periods))
 

@@ -15,7 +15,7 @@ from domain.agents.runtime import AgentRuntime, AgentSpec
 from domain.billing import entitlements, quota
 from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
-from domain.commands.models import Command, CommandKind
+from domain.commands.models import Command, CommandKind, Idempotency
 from domain.notifications import service as notifications
 
 EDITABLE = ("name", "description", "model", "instructions")
@@ -111,12 +111,12 @@ DEPLOY = CommandKind("agent.deploy", queue="agents", actor="agents.deploy")
 
 
 async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id: uuid.UUID,
-                         idempotency_key: str | None) -> Command:
+                         idempotency: Idempotency | None) -> Command:
     """Accept a deploy of the agent's current version; a worker carries it out."""
     agent = await get_agent(session, agent_id, for_update=True)
     await entitlements.check_not_restricted(session, agent.org_id)
     command = await commands.submit(session, DEPLOY, org_id=agent.org_id, user_id=user_id, payload={
-        "agent_id": str(agent.id), "version": agent.version}, idempotency_key=idempotency_key)
+        "agent_id": str(agent.id), "version": agent.version}, idempotency=idempotency)
     if agent.status != "deploying":
         agent.status = "deploying"
         await session.flush()

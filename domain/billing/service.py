@@ -36,7 +36,7 @@ from domain.billing.models import Invoice
 from domain.billing.payments import StripePayments, SubscriptionState
 from domain.commands import service as commands
 from domain.commands.errors import CommandFailed, TransientFailure
-from domain.commands.models import Command, CommandKind
+from domain.commands.models import Command, CommandKind, Idempotency
 from domain.models import utcnow
 from domain.notifications import service as notifications
 from domain.team import service as team
@@ -48,7 +48,7 @@ CHANGE_PLAN = CommandKind("billing.change_plan", queue="billing", actor="billing
 
 
 async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
-                               payment_method: str, trial: bool = False, idempotency_key: str | None) -> Command:
+                               payment_method: str, trial: bool = False, idempotency: Idempotency | None) -> Command:
     """Accept a subscription to a paid plan; the `billing` worker talks to Stripe.
 
     With `trial`, the plan's free trial first (one per organization): the card is kept, nothing is
@@ -56,10 +56,6 @@ async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id
     already subscribed (409), a second trial (409 `trial_already_used`).
     """
     chosen = plans.paid_plan(plan)
-    if idempotency_key is not None:
-        earlier = await commands.by_idempotency_key(session, org_id, user_id, idempotency_key)
-        if earlier is not None and earlier.kind == SUBSCRIBE.name:
-            return earlier
     current = await repository.current_subscription(session, org_id)
     if current is not None and current.live:
         raise AlreadySubscribed(f"this organization is already subscribed to the {current.plan} plan; "
@@ -73,11 +69,11 @@ async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id
         # under the same idempotency key.
         payload["trial_end"] = int((utcnow() + timedelta(days=chosen.trial_days)).timestamp())
     return await commands.submit(session, SUBSCRIBE, org_id=org_id, user_id=user_id, payload=payload,
-                                 idempotency_key=idempotency_key)
+                                 idempotency=idempotency)
 
 
 async def request_cancel(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, resume: bool = False,
-                         idempotency_key: str | None) -> Command:
+                         idempotency: Idempotency | None) -> Command:
     """Accept cancelling the live subscription at the end of its paid period (or, `resume`, undoing that).
 
     404 without a live subscription. The plan's limits stay until the period ends; Stripe then
@@ -88,7 +84,7 @@ async def request_cancel(session: AsyncSession, org_id: uuid.UUID, user_id: uuid
         raise SubscriptionNotFound("this organization has no active subscription")
     return await commands.submit(session, RESUME if resume else CANCEL, org_id=org_id, user_id=user_id,
                                  payload={"subscription": current.stripe_subscription_id},
-                                 idempotency_key=idempotency_key)
+                                 idempotency=idempotency)
 
 
 async def set_cancellation(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
@@ -108,7 +104,7 @@ async def set_cancellation(session: AsyncSession, command: Command, payments: St
 
 
 async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str | None,
-                              seats: int | None, idempotency_key: str | None) -> Command:
+                              seats: int | None, idempotency: Idempotency | None) -> Command:
     """Accept a change of the live subscription's plan, seats or both (a command).
 
     An upgrade is effective now, prorated by Stripe; a cheaper plan waits for the end of the paid
@@ -141,7 +137,7 @@ async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id:
     if seats is not None:
         payload["seats"] = seats
     return await commands.submit(session, CHANGE_PLAN, org_id=org_id, user_id=user_id, payload=payload,
-                                 idempotency_key=idempotency_key)
+                                 idempotency=idempotency)
 
 
 def _cheaper(chosen: plans.Plan, current: str) -> bool:

@@ -32,8 +32,7 @@ from domain.team import service as team
 
 log = logging.getLogger(__name__)
 
-QUEUE = "billing"
-HANDLE = "billing.handle_event"
+HANDLE = jobs.JobKind("billing.handle_event", queue="billing")
 MAX_ATTEMPTS = 30  # failed handlings of one event before the sweeper stops re-queueing it
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
                        "customer.subscription.deleted", "customer.subscription.trial_will_end")
@@ -47,7 +46,7 @@ async def receive(session: AsyncSession, event: dict[str, Any]) -> bool:
     """Store a verified event once; queue its handling only if it is new. True when it was new."""
     new = await repository.add_event(session, event["id"], event["type"], event)
     if new:
-        jobs.enqueue(session, QUEUE, HANDLE, event["id"])
+        jobs.enqueue(session, HANDLE, event["id"])
     return new
 
 
@@ -58,23 +57,38 @@ async def handle(session: AsyncSession, payments: StripePayments, event_id: str,
         return "unknown event"
     if event.handled_at is not None:
         return "already handled"
-    obj = (event.payload.get("data") or {}).get("object") or {}
+    if event.attempts >= MAX_ATTEMPTS:
+        # A message still in flight after the sweeper stopped (Dramatiq's own retries): no further tries.
+        return f"not handled: gave up after {event.attempts} attempts (an operator reads its error)"
     error = None
-    try:
-        if event.type in SUBSCRIPTION_EVENTS:
-            outcome = await _subscription_changed(session, payments, obj["id"])
-        elif event.type in INVOICE_EVENTS:
-            outcome = await _invoice_changed(session, payments, obj["id"], event.type, app_url=app_url)
-        else:
-            outcome = "ignored"
-    except PaymentRejected as refused:
-        # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
-        # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
-        outcome = error = f"not handled: {refused.message}"
+    if event.type not in SUBSCRIPTION_EVENTS + INVOICE_EVENTS:
+        outcome = "ignored"
+    elif (object_id := _object_id(event.payload)) is None:
+        # Signed by Stripe (or by whoever holds our secret) but not an event we can act on: retrying
+        # cannot change that, so it is closed now with the reason, not retried without end.
+        outcome = error = "not handled: malformed event (data.object is not an object with an id)"
+    else:
+        try:
+            if event.type in SUBSCRIPTION_EVENTS:
+                outcome = await _subscription_changed(session, payments, object_id)
+            else:
+                outcome = await _invoice_changed(session, payments, object_id, event.type, app_url=app_url)
+        except PaymentRejected as refused:
+            # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
+            # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
+            outcome = error = f"not handled: {refused.message}"
     event.handled_at = utcnow()
     event.error = error
     await session.flush()
     return outcome
+
+
+def _object_id(payload: dict[str, Any]) -> str | None:
+    """The id of the Stripe object an event is about, or None when the event does not have one."""
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    object_id = obj.get("id") if isinstance(obj, dict) else None
+    return object_id if isinstance(object_id, str) and object_id else None
 
 
 async def _org_for(session: AsyncSession, customer: str, hint: str | None) -> uuid.UUID | None:
@@ -183,5 +197,5 @@ async def resend_unhandled(session: AsyncSession, *, older_than: int, limit: int
     stale = await repository.unhandled_events(session, utcnow() - timedelta(seconds=older_than), limit,
                                               max_attempts=MAX_ATTEMPTS)
     for event_id in stale:
-        jobs.enqueue(session, QUEUE, HANDLE, event_id)
+        jobs.enqueue(session, HANDLE, event_id)
     return len(stale)

@@ -18,8 +18,7 @@ from domain.mail.errors import MailTemplateError
 from domain.mail.repository import Delivery
 from domain.mail.rendering import templates
 
-QUEUE = "email"
-SEND = "email.send"
+SEND = jobs.JobKind("email.send", queue="email")
 MAX_ERROR_LENGTH = 2000
 # Longer than any one provider call (SendGrid's times out at 30 s); see repository.lock.
 LOCK_IDLE_TIMEOUT_MS = 90_000
@@ -38,7 +37,7 @@ def send_later(session: AsyncSession, *, dedupe_key: str, to: str, template: str
     if not dedupe_key:
         raise ValueError("an email needs a dedupe key")
     json.dumps(context)  # TypeError now beats a message the broker cannot encode after commit
-    jobs.enqueue(session, QUEUE, SEND, dedupe_key, to, template, context)
+    jobs.enqueue(session, SEND, dedupe_key, to, template, context)
 
 
 async def hold(session: AsyncSession, dedupe_key: str) -> bool:

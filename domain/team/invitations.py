@@ -25,7 +25,7 @@ from domain.accounts.service import AccountService, Tokens, normalize_email
 from domain.accounts.tokens import Principal
 from domain.billing import entitlements
 from domain.commands import service as commands
-from domain.commands.models import Command, CommandKind
+from domain.commands.models import Command, CommandKind, Idempotency
 from domain.db import bind_tenant
 from domain.errors import InvalidInput
 from domain.mail import service as mail
@@ -60,7 +60,7 @@ def token_hash(token: str) -> str:
 
 
 async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, rules: InvitationRules,
-                 limiter: RateLimiter, idempotency_key: str | None = None) -> Command:
+                 limiter: RateLimiter, idempotency: Idempotency | None = None) -> Command:
     """Invite `email` as `role`: the row is written now, the token and email by the `team.invite` worker.
 
     Refusals happen here, synchronously: a bad email or role, an existing
@@ -70,10 +70,6 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     email = normalize_email(email)
     service.check_role(role)
     service.check_may_manage(actor, role)
-    if idempotency_key is not None:
-        earlier = await commands.by_idempotency_key(session, actor.org_id, actor.user_id, idempotency_key)
-        if earlier is not None and earlier.kind == INVITE.name:
-            return earlier  # a retried request: same command, no second invitation
     org = await repository.lock_organization(session, actor.org_id)
     await entitlements.check_not_restricted(session, actor.org_id)
     if await repository.is_member_email(session, actor.org_id, email):
@@ -104,7 +100,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     notifications.notify(session, actor.org_id, "team.invited", {
         "inviter_name": inviter.name, "email": email, "role": role, "organization_name": org.name})
     return await commands.submit(session, INVITE, org_id=actor.org_id, user_id=actor.user_id,
-                                 payload={"invitation_id": str(invitation.id)}, idempotency_key=idempotency_key)
+                                 payload={"invitation_id": str(invitation.id)}, idempotency=idempotency)
 
 
 async def issue(session: AsyncSession, command: Command, *, app_url: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from domain.agents import service as agents
 from edge.auth import Tenant
 from edge.routes.billing import free_limits
-from edge.routes.commands import Accepted, IdempotencyKey, accepted
+from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import Body, Limit, Name, Text
 
 Model = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -135,12 +135,12 @@ async def delete_agent(tenant: Tenant, agent_id: uuid.UUID) -> None:
 
 
 @post("/{agent_id:uuid}/deploy", status_code=202, summary="Deploy the agent's current version (a command)")
-async def deploy_agent(tenant: Tenant, agent_id: uuid.UUID, idempotency_key: IdempotencyKey = None
-                       ) -> Response[Accepted]:
-    async with tenant("agents.deploy") as (session, member):
-        command = await agents.request_deploy(session, agent_id, user_id=member.principal.user_id,
-                                              idempotency_key=idempotency_key)
-    return accepted(command)
+async def deploy_agent(request: Request, tenant: Tenant, agent_id: uuid.UUID,
+                       idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async def submit(session, member, idempotency):
+        return await agents.request_deploy(session, agent_id, user_id=member.principal.user_id,
+                                           idempotency=idempotency)
+    return await accept_command(request, tenant, "agents.deploy", idempotency_key, None, submit)
 
 
 class AgentErrorCreate(Body):

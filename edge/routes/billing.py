@@ -14,7 +14,7 @@ from domain.billing import plans, service as billing, webhooks
 from domain.billing import entitlements
 from domain.billing.payments import verify_webhook
 from edge.auth import Tenant
-from edge.routes.commands import Accepted, IdempotencyKey, accepted
+from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import Body, Limit
 
 PlanName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
@@ -100,12 +100,13 @@ async def list_plans(request: Request) -> PlanList:
 
 
 @post("/subscription", status_code=202, summary="Subscribe to a paid plan (a command: the worker charges the card)")
-async def subscribe(tenant: Tenant, data: SubscribeBody, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
-    async with tenant("billing.manage") as (session, member):
-        command = await billing.request_subscription(
+async def subscribe(request: Request, tenant: Tenant, data: SubscribeBody,
+                    idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async def submit(session, member, idempotency):
+        return await billing.request_subscription(
             session, member.principal.org_id, member.principal.user_id, plan=data.plan,
-            payment_method=data.payment_method, trial=data.trial, idempotency_key=idempotency_key)
-    return accepted(command)
+            payment_method=data.payment_method, trial=data.trial, idempotency=idempotency)
+    return await accept_command(request, tenant, "billing.manage", idempotency_key, data, submit)
 
 
 class PlanChange(Body):
@@ -115,29 +116,29 @@ class PlanChange(Body):
 
 @patch("/subscription", status_code=202,
        summary="Change the plan (upgrade now, downgrade at the period's end) or the seats (now), prorated; a command")
-async def change_plan(tenant: Tenant, data: PlanChange, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
-    async with tenant("billing.manage") as (session, member):
-        command = await billing.request_plan_change(session, member.principal.org_id, member.principal.user_id,
-                                                    plan=data.plan, seats=data.seats,
-                                                    idempotency_key=idempotency_key)
-    return accepted(command)
+async def change_plan(request: Request, tenant: Tenant, data: PlanChange,
+                      idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async def submit(session, member, idempotency):
+        return await billing.request_plan_change(session, member.principal.org_id, member.principal.user_id,
+                                                 plan=data.plan, seats=data.seats, idempotency=idempotency)
+    return await accept_command(request, tenant, "billing.manage", idempotency_key, data, submit)
 
 
 @delete("/subscription", status_code=202,
         summary="Cancel at the end of the paid period (a command; the plan's limits stay until then)")
-async def cancel(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
-    async with tenant("billing.manage") as (session, member):
-        command = await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
-                                               idempotency_key=idempotency_key)
-    return accepted(command)
+async def cancel(request: Request, tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async def submit(session, member, idempotency):
+        return await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
+                                            idempotency=idempotency)
+    return await accept_command(request, tenant, "billing.manage", idempotency_key, None, submit)
 
 
 @post("/subscription/resume", status_code=202, summary="Take back a cancellation before the period ends (a command)")
-async def resume(tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
-    async with tenant("billing.manage") as (session, member):
-        command = await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
-                                               resume=True, idempotency_key=idempotency_key)
-    return accepted(command)
+async def resume(request: Request, tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async def submit(session, member, idempotency):
+        return await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
+                                            resume=True, idempotency=idempotency)
+    return await accept_command(request, tenant, "billing.manage", idempotency_key, None, submit)
 
 
 @get("/subscription", summary="The organization's plan and subscription")

@@ -15,7 +15,7 @@ from domain.team import service as team
 from domain.team.models import Actor
 from edge.auth import Tenant, bearer_token
 from edge.routes.auth import TokensOut, tokens_out
-from edge.routes.commands import Accepted, IdempotencyKey, accepted
+from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import Body, Email, Limit, Name, Password
 
 Role = Literal["owner", "admin", "member", "viewer"]
@@ -102,11 +102,12 @@ def member_out(member) -> MemberOut:
 async def invite(request: Request, tenant: Tenant, data: InvitationCreate,
                  idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     state = request.app.state
-    async with tenant("team.invite") as (session, member):
-        command = await invitations.invite(session, _actor(request, member), email=data.email, role=data.role,
-                                           rules=state.invitation_rules, limiter=state.rate_limiter,
-                                           idempotency_key=idempotency_key)
-    return accepted(command)
+
+    async def submit(session, member, idempotency):
+        return await invitations.invite(session, _actor(request, member), email=data.email, role=data.role,
+                                        rules=state.invitation_rules, limiter=state.rate_limiter,
+                                        idempotency=idempotency)
+    return await accept_command(request, tenant, "team.invite", idempotency_key, data, submit)
 
 
 @get("/invitations", summary="Pending invitations (never their tokens)")

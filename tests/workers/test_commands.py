@@ -117,12 +117,12 @@ def test_a_rolled_back_transaction_enqueues_nothing(settings, owner):
             with pytest.raises(RuntimeError):
                 async with db.transaction(org_id=org, user_id=user) as session:
                     await agents.request_deploy(session, uuid.UUID(agent["id"]), user_id=user,
-                                                idempotency_key=None)
+                                                idempotency=None)
                     raise RuntimeError("the request failed after the command was written")
             assert recorder.sent == []
             async with db.transaction(org_id=org, user_id=user) as session:
                 command = await agents.request_deploy(session, uuid.UUID(agent["id"]), user_id=user,
-                                                      idempotency_key=None)
+                                                      idempotency=None)
                 assert recorder.sent == []  # not before the commit either
             return command
         finally:

@@ -99,7 +99,7 @@ def test_the_sweeper_resends_a_command_whose_enqueue_was_lost(settings, owner, w
         org, user = uuid.UUID(owner.org_id), uuid.UUID(owner.user_id)
         async with db.transaction(org_id=org, user_id=user) as session:
             return await agents.request_deploy(session, uuid.UUID(agent["id"]), user_id=user,
-                                               idempotency_key=None)
+                                               idempotency=None)
 
     previous = jobs._sender
     jobs.use(LostBroker())
