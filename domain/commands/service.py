@@ -43,7 +43,7 @@ async def submit(session: AsyncSession, kind: CommandKind, *, org_id: uuid.UUID,
                                        details={"command_id": str(existing.id)})
         return existing
     command = Command(**values)  # what was inserted, for the answer; not attached to the session
-    jobs.enqueue(session, kind.queue, kind.actor, str(command.id), str(org_id))
+    jobs.enqueue(session, kind.queue, kind.actor, str(command.id), str(org_id), org_id=str(org_id))
     return command
 
 
@@ -128,7 +128,8 @@ async def resend_stale(session: AsyncSession, *, queued_for: int, running_for: i
         return 0
     await repository.touch(session, [c.id for c in stale], now)
     for command in stale:
-        jobs.enqueue(session, command.queue, command.actor, str(command.id), str(command.org_id))
+        jobs.enqueue(session, command.queue, command.actor, str(command.id), str(command.org_id),
+                     org_id=str(command.org_id))
     return len(stale)
 
 
