@@ -52,6 +52,9 @@ class BrokerSettings:
     # and its unacknowledged messages are requeued (by another worker's maintenance).
     heartbeat_timeout_ms: int
     maintenance_chance: int  # per million fetches; Dramatiq's default is 1000
+    # Messages of one organization running at once per queue, across every pool of that queue
+    # (objecta.fairness); 0 turns the cap off.
+    org_concurrency: int
 
     @property
     def is_rabbitmq(self) -> bool:
@@ -64,6 +67,13 @@ class CommandSettings:
     time_limit_ms: int  # one attempt's limit
     sweep_queued_after: int  # seconds a command may sit queued before the sweeper re-sends it
     sweep_running_after: int  # seconds a command may run untouched before it is presumed lost
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    # The local runtime's misbehaving models (`sim:slow:5`, `sim:crash`, ...): a development and
+    # test tool. Off, no agent may be given one and the runtime refuses to simulate.
+    simulated_models: bool
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ class Settings:
     billing: BillingSettings
     sentry_dsn: str | None
     log_level: str
+    agents: AgentSettings
 
     @property
     def is_production(self) -> bool:
@@ -152,6 +163,18 @@ def _int(env, name, default, problems, minimum=None):
     if minimum is not None and value < minimum:
         problems.append(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _bool(env, name, default, problems):
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    problems.append(f"{name} must be true or false, got {env[name]!r}")
+    return default
 
 
 def _url(env, name, schemes, problems):
@@ -262,7 +285,12 @@ def load(environ: dict | None = None) -> Settings:
     broker = BrokerSettings(
         url=broker_url, namespace=env.get("BROKER_NAMESPACE") or "objecta",
         heartbeat_timeout_ms=_int(env, "BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, problems, minimum=100),
-        maintenance_chance=_int(env, "BROKER_MAINTENANCE_CHANCE", 1000, problems, minimum=1))
+        maintenance_chance=_int(env, "BROKER_MAINTENANCE_CHANCE", 1000, problems, minimum=1),
+        org_concurrency=_int(env, "ORG_CONCURRENCY_PER_QUEUE", 2, problems, minimum=0))
+    # `sim:crash` kills a worker process on purpose: any organization could stop a production pool.
+    simulated_models = _bool(env, "SIMULATED_MODELS", not production, problems)
+    if simulated_models and production:
+        problems.append("SIMULATED_MODELS cannot be on when OBJECTA_ENV=production (sim:crash kills workers)")
     commands = CommandSettings(
         max_attempts=_int(env, "COMMAND_MAX_ATTEMPTS", 5, problems, minimum=1),
         time_limit_ms=_int(env, "COMMAND_TIME_LIMIT_MS", 300_000, problems, minimum=1000),
@@ -326,6 +354,7 @@ def load(environ: dict | None = None) -> Settings:
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
+        agents=AgentSettings(simulated_models=simulated_models),
     )
 
 

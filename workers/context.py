@@ -41,7 +41,7 @@ def context() -> WorkerContext:
         redis = aioredis.from_url(settings.redis.url, decode_responses=True)
         _context = WorkerContext(settings=settings, db=Database(settings.database.app_url,
                                                                 settings.database.pool_size),
-                                 publisher=RedisPublisher(redis), runtime=LocalRuntime(),
+                                 publisher=RedisPublisher(redis), runtime=LocalRuntime(simulate=settings.agents.simulated_models),
                                  payments=StripePayments(settings.billing.stripe_secret_key,
                                                          settings.billing.api_base))
     return _context

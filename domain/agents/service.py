@@ -11,20 +11,29 @@ from domain import pagination
 from domain.agents import repository
 from domain.agents.errors import AgentNotFound, ConversationNotFound
 from domain.agents.models import Agent, AgentError, Conversation, Message
-from domain.agents.runtime import AgentRuntime, AgentSpec
+from domain.agents.runtime import AgentRuntime, AgentSpec, is_simulated
 from domain.billing import entitlements, quota
 from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind, Idempotency
+from domain.errors import InvalidInput
 from domain.notifications import service as notifications
 
 EDITABLE = ("name", "description", "model", "instructions")
 
 
+def check_model(model: str, *, simulated_models: bool) -> None:
+    """Simulated models only where the deployment allows them (SIMULATED_MODELS; never in production)."""
+    if is_simulated(model) and not simulated_models:
+        raise InvalidInput(f"model {model!r} is a simulated model, which this deployment does not offer",
+                           code="simulated_model_unavailable", details={"field": "model"})
+
+
 async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, free: FreeLimits,
-                       description: str = "", instructions: str = "") -> Agent:
+                       simulated_models: bool, description: str = "", instructions: str = "") -> Agent:
     """A new agent starts as a draft; deploying it is a command. The plan's agent limit must allow one more,
     and the organization must not be restricted for a failed payment."""
+    check_model(model, simulated_models=simulated_models)
     await entitlements.check_not_restricted(session, org_id)
     await entitlements.check_agent_available(session, org_id, free=free)
     agent = Agent(id=uuid.uuid4(), org_id=org_id, name=name.strip(), model=model, description=description,
@@ -46,8 +55,11 @@ async def list_agents(session: AsyncSession, org_id: uuid.UUID, cursor: str | No
     return await repository.list_agents(session, org_id, cursor, limit)
 
 
-async def update_agent(session: AsyncSession, agent_id: uuid.UUID, changes: dict[str, Any]) -> Agent:
+async def update_agent(session: AsyncSession, agent_id: uuid.UUID, changes: dict[str, Any], *,
+                       simulated_models: bool) -> Agent:
     """Edit an agent's definition; each edit is a new version to deploy."""
+    if changes.get("model") is not None:
+        check_model(changes["model"], simulated_models=simulated_models)
     agent = await get_agent(session, agent_id, for_update=True)
     changed = False
     for field in EDITABLE:

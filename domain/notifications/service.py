@@ -51,7 +51,7 @@ def notify(session: AsyncSession, org_id: uuid.UUID, type_: str, data: dict[str,
     notification_type(type_)
     batch_id = uuid.uuid4()
     jobs.enqueue(session, FAN_OUT, str(batch_id), str(org_id), type_, data,
-                 [str(r) for r in recipients] if recipients is not None else None, org_id=org_id)
+                 [str(r) for r in recipients] if recipients is not None else None)
     return batch_id
 
 
@@ -64,7 +64,7 @@ async def fan_out(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID,
     else:
         people = await repository.members_among(session, org_id, recipients) if recipients else []
     for person in people:
-        jobs.enqueue(session, DELIVER, str(batch_id), str(org_id), str(person), type_, data, org_id=org_id)
+        jobs.enqueue(session, DELIVER, str(batch_id), str(org_id), str(person), type_, data)
     return len(people)
 
 
@@ -173,5 +173,5 @@ async def broadcast_batch(session: AsyncSession, broadcast_id: uuid.UUID, type_:
         batch = remaining[:BROADCAST_BATCH]
     for org_id in batch:
         jobs.enqueue(session, FAN_OUT, str(uuid.uuid5(broadcast_id, str(org_id))),
-                     str(org_id), type_, data, None, org_id=org_id)
+                     str(org_id), type_, data, None)
     return batch[-1] if len(batch) == BROADCAST_BATCH else None

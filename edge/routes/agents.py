@@ -85,6 +85,11 @@ class MessagePage(msgspec.Struct):
     next_cursor: str | None
 
 
+def simulated_models(request: Request) -> bool:
+    """Whether this deployment offers the runtime's simulated models (SIMULATED_MODELS)."""
+    return request.app.state.settings.agents.simulated_models
+
+
 def agent_out(agent) -> AgentOut:
     return AgentOut(agent.id, agent.name, agent.model, agent.description, agent.instructions, agent.status,
                     agent.version, agent.deployed_version, agent.created_at, agent.updated_at)
@@ -102,7 +107,7 @@ def message_out(message) -> MessageOut:
 async def create_agent(request: Request, tenant: Tenant, data: AgentCreate) -> AgentOut:
     async with tenant("agents.manage") as (session, member):
         agent = await agents.create_agent(session, member.principal.org_id, name=data.name, model=data.model,
-                                          free=free_limits(request),
+                                          free=free_limits(request), simulated_models=simulated_models(request),
                                           description=data.description, instructions=data.instructions)
     return agent_out(agent)
 
@@ -122,9 +127,10 @@ async def get_agent(tenant: Tenant, agent_id: uuid.UUID) -> AgentOut:
 
 
 @patch("/{agent_id:uuid}", summary="Edit an agent (a new version)")
-async def update_agent(tenant: Tenant, agent_id: uuid.UUID, data: AgentUpdate) -> AgentOut:
+async def update_agent(request: Request, tenant: Tenant, agent_id: uuid.UUID, data: AgentUpdate) -> AgentOut:
     async with tenant("agents.manage") as (session, _):
-        agent = await agents.update_agent(session, agent_id, msgspec.structs.asdict(data))
+        agent = await agents.update_agent(session, agent_id, msgspec.structs.asdict(data),
+                                          simulated_models=simulated_models(request))
     return agent_out(agent)
 
 
