@@ -23,6 +23,7 @@ from domain.ratelimit import RedisRateLimiter
 from domain.realtime import Publisher, RedisPublisher
 from domain.team.invitations import InvitationRules
 from edge.auth import Tenant, provide_tenant
+from edge.body import ApiRequest
 from edge.errors import HANDLERS
 from edge.routes.agents import agents_router
 from edge.routes.auth import auth_router, me_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
+        request_class=ApiRequest,
         openapi_config=OpenAPIConfig(
             title="ObjectaLabs platform API", version="1", path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),

@@ -14,9 +14,9 @@ from domain.agents import service as agents
 from edge.auth import Tenant
 from edge.routes.billing import free_limits
 from edge.routes.commands import Accepted, IdempotencyKey, accepted
-from edge.schemas import Body, Limit, Name, Text
+from edge.schemas import Body, Clean, Cursor, Limit, Name, Text
 
-Model = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Model = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class AgentCreate(Body):
@@ -52,7 +52,7 @@ class AgentPage(msgspec.Struct):
 
 
 class ConversationCreate(Body):
-    title: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    title: Annotated[str, Clean, msgspec.Meta(max_length=200)] = ""
 
 
 class ConversationOut(msgspec.Struct):
@@ -68,7 +68,7 @@ class ConversationPage(msgspec.Struct):
 
 
 class MessageCreate(Body):
-    content: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+    content: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100_000)]
     role: Literal["user", "assistant", "system"] = "user"
 
 
@@ -108,7 +108,7 @@ async def create_agent(request: Request, tenant: Tenant, data: AgentCreate) -> A
 
 
 @get("/", summary="List agents, newest first")
-async def list_agents(tenant: Tenant, cursor: str | None = None, limit: Limit = 50) -> AgentPage:
+async def list_agents(tenant: Tenant, cursor: Cursor = None, limit: Limit = 50) -> AgentPage:
     async with tenant("agents.read") as (session, member):
         page = await agents.list_agents(session, member.principal.org_id, cursor, limit)
     return AgentPage([agent_out(a) for a in page.items], page.next_cursor)
@@ -144,8 +144,8 @@ async def deploy_agent(tenant: Tenant, agent_id: uuid.UUID, idempotency_key: Ide
 
 
 class AgentErrorCreate(Body):
-    message: Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
-    code: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "runtime_error"
+    message: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=5000)]
+    code: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)] = "runtime_error"
 
 
 class AgentErrorOut(msgspec.Struct):
@@ -172,7 +172,7 @@ async def create_conversation(tenant: Tenant, agent_id: uuid.UUID, data: Convers
 
 
 @get("/{agent_id:uuid}/conversations", summary="List an agent's conversations, newest first")
-async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: str | None = None,
+async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: Cursor = None,
                              limit: Limit = 50) -> ConversationPage:
     async with tenant("agents.read") as (session, _):
         page = await agents.list_conversations(session, agent_id, cursor, limit)
@@ -192,7 +192,7 @@ async def add_message(request: Request, tenant: Tenant, agent_id: uuid.UUID, con
 @get("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages",
      summary="List a conversation's messages, oldest first")
 async def list_messages(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
-                        cursor: str | None = None, limit: Limit = 50) -> MessagePage:
+                        cursor: Cursor = None, limit: Limit = 50) -> MessagePage:
     async with tenant("agents.read") as (session, _):
         page = await agents.list_messages(session, agent_id, conversation_id, cursor, limit)
     return MessagePage([message_out(m) for m in page.items], page.next_cursor)

@@ -10,7 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from domain.accounts.service import AccountService, Tokens
 from edge.auth import Tenant
-from edge.schemas import Body, Email, Name, Password
+from edge.schemas import Body, Email, Name, Password, Token
 
 
 class SignupBody(Body):
@@ -27,7 +27,7 @@ class LoginBody(Body):
 
 
 class RefreshBody(Body):
-    refresh_token: str
+    refresh_token: Token
 
 
 class TokensOut(msgspec.Struct):

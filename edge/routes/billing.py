@@ -15,9 +15,9 @@ from domain.billing import entitlements
 from domain.billing.payments import verify_webhook
 from edge.auth import Tenant
 from edge.routes.commands import Accepted, IdempotencyKey, accepted
-from edge.schemas import Body, Limit
+from edge.schemas import Body, Clean, Cursor, Limit
 
-PlanName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+PlanName = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=50)]
 PaymentMethod = Annotated[str, msgspec.Meta(min_length=3, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")]
 
 
@@ -175,7 +175,7 @@ async def get_usage(request: Request, tenant: Tenant) -> UsageOut:
 
 
 @get("/invoices", summary="The organization's invoices, newest first")
-async def list_invoices(tenant: Tenant, cursor: str | None = None, limit: Limit = 50) -> InvoicePage:
+async def list_invoices(tenant: Tenant, cursor: Cursor = None, limit: Limit = 50) -> InvoicePage:
     async with tenant("billing.read") as (session, member):
         page = await billing.list_invoices(session, member.principal.org_id, cursor, limit)
     return InvoicePage([InvoiceOut(i.id, i.stripe_invoice_id, i.status, i.amount_due, i.amount_paid, i.currency,

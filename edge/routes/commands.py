@@ -14,10 +14,11 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from domain.commands import service as commands
 from domain.commands.models import Command
 from edge.auth import Tenant
+from edge.schemas import NO_NUL
 
 # Declared once so every command route documents and validates it alike.
 IdempotencyKey = Annotated[str | None, Parameter(
-    header="Idempotency-Key", required=False, min_length=1, max_length=255,
+    header="Idempotency-Key", required=False, min_length=1, max_length=255, pattern=NO_NUL,
     description="Send the same key to retry safely: the same command comes back, nothing runs twice.")]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Router, get, post, put
@@ -13,7 +13,11 @@ from litestar.status_codes import HTTP_200_OK
 from domain.notifications import service as notifications
 from domain.realtime import Publisher
 from edge.auth import Tenant
-from edge.schemas import Body, Limit
+from edge.schemas import Body, Clean, Cursor, Limit
+
+
+NotificationType = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)]
+Channel = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=50)]
 
 
 class NotificationOut(msgspec.Struct):
@@ -49,7 +53,7 @@ class Preferences(msgspec.Struct):
 class PreferencesUpdate(Body):
     """Only what changes, e.g. {"preferences": {"agent.deployed": {"email": false}}}."""
 
-    preferences: dict[str, dict[str, bool]]
+    preferences: dict[NotificationType, dict[Channel, bool]]
 
 
 def notification_out(n) -> NotificationOut:
@@ -57,7 +61,7 @@ def notification_out(n) -> NotificationOut:
 
 
 @get("/", summary="My notifications, newest first")
-async def list_notifications(tenant: Tenant, cursor: str | None = None, unread: bool = False,
+async def list_notifications(tenant: Tenant, cursor: Cursor = None, unread: bool = False,
                              limit: Limit = 50) -> NotificationPage:
     async with tenant("org.read") as (session, member):
         page = await notifications.inbox(session, member.principal.org_id, member.principal.user_id,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.team import invitations
@@ -16,10 +17,12 @@ from domain.team.models import Actor
 from edge.auth import Tenant, bearer_token
 from edge.routes.auth import TokensOut, tokens_out
 from edge.routes.commands import Accepted, IdempotencyKey, accepted
-from edge.schemas import Body, Email, Limit, Name, Password
+from edge.schemas import NO_NUL, Body, Clean, Cursor, Email, Limit, Name, Password
 
+ActivityAction = Annotated[str | None, Parameter(pattern=NO_NUL, max_length=100,
+                                                description="Only entries of this action, e.g. `member.joined`.")]
 Role = Literal["owner", "admin", "member", "viewer"]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Token = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class InvitationCreate(Body):
@@ -152,8 +155,8 @@ async def transfer_ownership(request: Request, tenant: Tenant, data: OwnershipTr
 
 
 @get("/activity", summary="The team's activity log, newest first")
-async def activity(tenant: Tenant, cursor: str | None = None, actor: uuid.UUID | None = None,
-                   action: str | None = None, limit: Limit = 50) -> ActivityPage:
+async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | None = None,
+                   action: ActivityAction = None, limit: Limit = 50) -> ActivityPage:
     async with tenant("team.read_activity") as (session, member):
         page = await team.activity(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
                                    limit=limit)
