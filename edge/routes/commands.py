@@ -13,8 +13,9 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from domain.commands import service as commands
 from domain.commands.models import Command
+from domain.commands.errors import CommandNotFound
 from edge.auth import Tenant
-from edge.schemas import NO_NUL
+from edge.schemas import NO_NUL, Described
 
 # Declared once so every command route documents and validates it alike.
 IdempotencyKey = Annotated[str | None, Parameter(
@@ -24,16 +25,17 @@ IdempotencyKey = Annotated[str | None, Parameter(
 
 class Accepted(msgspec.Struct):
     command_id: uuid.UUID
-    status: str
+    status: Annotated[str, Described("Its status now: `queued` when new, any for a repeated Idempotency-Key; "
+                                     "follow it at `Location` (/v1/commands/{id}) or on the relay.")]
 
 
 class CommandOut(msgspec.Struct):
     id: uuid.UUID
     kind: str
-    status: str
-    result: dict[str, Any] | None
-    error: str | None
-    attempts: int
+    status: Annotated[str, Described("`queued`, `running`, `succeeded` or `failed`.")]
+    result: Annotated[dict[str, Any] | None, Described("What the command produced, once `succeeded`.")]
+    error: Annotated[str | None, Described("Why it failed, fit to show to the person who sent it.")]
+    attempts: Annotated[int, Described("Deliveries to a worker so far, retries included.")]
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -45,7 +47,7 @@ def accepted(command: Command) -> Response[Accepted]:
                     headers={"Location": f"/v1/commands/{command.id}"})
 
 
-@get("/{command_id:uuid}", summary="A command's status, result or readable error")
+@get("/{command_id:uuid}", summary="A command's status, result or readable error", raises=[CommandNotFound])
 async def get_command(tenant: Tenant, command_id: uuid.UUID) -> CommandOut:
     async with tenant("commands.read") as (session, _):
         command = await commands.get(session, command_id)
