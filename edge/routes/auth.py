@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from domain.accounts.service import AccountService, Tokens
 from domain.accounts.errors import EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, WeakPassword
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from edge.auth import Tenant
 from edge.schemas import Body, Described, Email, Name, Password, Token
 
@@ -61,7 +61,7 @@ def _state(request: Request) -> tuple:
 
 
 @post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
-      raises=[EmailTaken, WeakPassword])
+      raises=[EmailTaken, WeakPassword, InvalidInput])
 async def signup(request: Request, data: SignupBody) -> TokensOut:
     db, accounts = _state(request)
     async with db.transaction() as session:
@@ -70,7 +70,8 @@ async def signup(request: Request, data: SignupBody) -> TokensOut:
     return tokens_out(tokens)
 
 
-@post("/login", status_code=HTTP_200_OK, summary="Log in with email and password", raises=[InvalidCredentials])
+@post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
+      raises=[InvalidCredentials, InvalidInput])
 async def login(request: Request, data: LoginBody) -> TokensOut:
     db, accounts = _state(request)
     async with db.transaction() as session:

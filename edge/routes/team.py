@@ -108,7 +108,7 @@ def member_out(member) -> MemberOut:
 
 
 @post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)",
-      raises=[OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
+      raises=[InvalidInput, OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
               TooManyInvitations])
 async def invite(request: Request, tenant: Tenant, data: InvitationCreate,
                  idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
