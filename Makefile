@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,7 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# schemathesis against a real edge with many more examples than the suite's pass (tests/edge/test_fuzz.py).
+fuzz: $(BIN)/.installed
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_SECONDS=$${FUZZ_SECONDS:-900} $(BIN)/pytest -p no:cacheprovider -m fuzz -s tests/edge/test_fuzz.py $(ARGS)

@@ -22,8 +22,11 @@ from domain.db import Database
 from domain.ratelimit import RedisRateLimiter
 from domain.realtime import Publisher, RedisPublisher
 from domain.team.invitations import InvitationRules
+from edge.allow import allow_every_method
 from edge.auth import Tenant, provide_tenant
+from edge.body import ApiRequest
 from edge.errors import HANDLERS
+from edge.openapi import complete
 from edge.routes.agents import agents_router
 from edge.routes.auth import auth_router, me_router
 from edge.routes.billing import billing_router, webhooks_router
@@ -68,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.db.dispose()
             broker.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
                         notifications_router, team_router, invitations_router, billing_router, webhooks_router],
         dependencies={"tenant": Provide(provide_tenant), "publisher": Provide(provide_publisher, sync_to_thread=False)},
@@ -76,11 +79,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
+        request_class=ApiRequest,
+        before_send=[allow_every_method],
         openapi_config=OpenAPIConfig(
             title="ObjectaLabs platform API", version="1", path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),
         debug=False,
     )
+    complete(app)
+    return app
 
 
 def __getattr__(name: str):

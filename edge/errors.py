@@ -59,7 +59,10 @@ def _validation_message(error: ValidationException) -> str:
         first = extra[0]
         if isinstance(first, dict) and first.get("message"):
             where = first.get("key") or first.get("source") or ""
-            return f"{first['message']}" + (f" ({where})" if where else "")
+            message = first["message"]
+            if "u0000]*$" in message:  # edge.schemas.NO_NUL: msgspec would quote the regex
+                message = "must not contain the character U+0000 (NUL)"
+            return message + (f" ({where})" if where else "")
     return str(error.detail)
 
 

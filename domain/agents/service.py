@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
 from domain.agents import repository
-from domain.agents.errors import AgentNotFound, ConversationNotFound
+from domain.agents.errors import AgentNotFound, ConversationNotFound, SimulatedModelUnavailable
 from domain.agents.models import Agent, AgentError, Conversation, Message
 from domain.agents.runtime import AgentRuntime, AgentSpec, is_simulated
 from domain.billing import entitlements, quota
@@ -25,8 +25,8 @@ EDITABLE = ("name", "description", "model", "instructions")
 def check_model(model: str, *, simulated_models: bool) -> None:
     """Simulated models only where the deployment allows them (SIMULATED_MODELS; never in production)."""
     if is_simulated(model) and not simulated_models:
-        raise InvalidInput(f"model {model!r} is a simulated model, which this deployment does not offer",
-                           code="simulated_model_unavailable", details={"field": "model"})
+        raise SimulatedModelUnavailable(f"model {model!r} is a simulated model, which this deployment does not offer",
+                                        details={"field": "model"})
 
 
 async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, free: FreeLimits,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import msgspec
 from litestar import Request, Router, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.accounts.service import AccountService, Tokens
+from domain.accounts.errors import EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, WeakPassword
+from domain.errors import InvalidInput, NotFound
 from edge.auth import Tenant
-from edge.schemas import Body, Email, Name, Password
+from edge.schemas import Body, Described, Email, Name, Password, Token
 
 
 class SignupBody(Body):
@@ -23,18 +26,19 @@ class SignupBody(Body):
 class LoginBody(Body):
     email: Email
     password: Password
-    organization_id: uuid.UUID | None = None
+    organization_id: Annotated[uuid.UUID | None, Described(
+        "Which of the person's organizations to log in to; their first one when absent.")] = None
 
 
 class RefreshBody(Body):
-    refresh_token: str
+    refresh_token: Token
 
 
 class TokensOut(msgspec.Struct):
     access_token: str
     refresh_token: str
-    token_type: str
-    expires_in: int
+    token_type: Annotated[str, Described('Always "bearer": send `Authorization: Bearer <access_token>`.')]
+    expires_in: Annotated[int, Described("Seconds the access token stays valid; then use `/v1/auth/refresh`.")]
     user_id: uuid.UUID
     organization_id: uuid.UUID
 
@@ -56,7 +60,8 @@ def _state(request: Request) -> tuple:
     return request.app.state.db, request.app.state.accounts
 
 
-@post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner")
+@post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
+      raises=[EmailTaken, WeakPassword, InvalidInput])
 async def signup(request: Request, data: SignupBody) -> TokensOut:
     db, accounts = _state(request)
     async with db.transaction() as session:
@@ -65,7 +70,8 @@ async def signup(request: Request, data: SignupBody) -> TokensOut:
     return tokens_out(tokens)
 
 
-@post("/login", status_code=HTTP_200_OK, summary="Log in with email and password")
+@post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
+      raises=[InvalidCredentials, InvalidInput])
 async def login(request: Request, data: LoginBody) -> TokensOut:
     db, accounts = _state(request)
     async with db.transaction() as session:
@@ -74,7 +80,8 @@ async def login(request: Request, data: LoginBody) -> TokensOut:
     return tokens_out(tokens)
 
 
-@post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token")
+@post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token",
+      raises=[InvalidToken, RefreshTokenReused])
 async def refresh(request: Request, data: RefreshBody) -> TokensOut:
     db, accounts = _state(request)
     async with db.transaction() as session:
@@ -88,7 +95,7 @@ async def logout(tenant: Tenant) -> None:
         await tenant.accounts.logout(session, member.principal)
 
 
-@get("/me", summary="The caller, their role and organization")
+@get("/me", summary="The caller, their role and organization", raises=[NotFound])
 async def me(tenant: Tenant) -> MeOut:
     async with tenant("org.read") as (session, member):
         accounts: AccountService = tenant.accounts

@@ -13,27 +13,31 @@ from litestar.status_codes import HTTP_200_OK
 from domain.billing import plans, service as billing, webhooks
 from domain.billing import entitlements
 from domain.billing.payments import verify_webhook
+from domain.billing.errors import (AlreadySubscribed, InvalidWebhook, NothingToChange, PlanUnchanged, SeatsBelowPlan,
+                                   SeatsInUse, SeatsWithDowngrade, SubscriptionNotFound, TrialAlreadyUsed, UnknownPlan)
+from domain.commands.errors import IdempotencyKeyReused
+from domain.errors import InvalidInput
 from edge.auth import Tenant
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
-from edge.schemas import Body, Limit
+from edge.schemas import Body, Clean, Cursor, Described, Limit
 
-PlanName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+PlanName = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=50)]
 PaymentMethod = Annotated[str, msgspec.Meta(min_length=3, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")]
 
 
 class PlanOut(msgspec.Struct):
     name: str
     title: str
-    price: int  # cents per interval
+    price: Annotated[int, Described("In cents (of `currency`) per `interval`, the included seats too.")]
     currency: str
     interval: str
-    seats: int  # included in the price
-    extra_seat_price: int  # cents per interval for each seat beyond those
-    agent_limit: int | None
-    monthly_messages: int | None
+    seats: Annotated[int, Described("Seats included in the price.")]
+    extra_seat_price: Annotated[int, Described("In cents per interval, for each seat beyond `seats`.")]
+    agent_limit: Annotated[int | None, Described("How many agents the plan allows; null: unlimited.")]
+    monthly_messages: Annotated[int | None, Described("Messages per calendar month (UTC); null: unlimited.")]
     stripe_product: str | None
     stripe_plan: str | None
-    trial_days: int  # a first subscription may start with a free trial this long
+    trial_days: Annotated[int, Described("A first subscription may start with a free trial this long.")]
 
 
 class PlanList(msgspec.Struct):
@@ -43,20 +47,21 @@ class PlanList(msgspec.Struct):
 class SubscribeBody(Body):
     plan: PlanName
     payment_method: PaymentMethod
-    trial: bool = False  # start with the plan's free trial (once per organization); charged when it ends
+    trial: Annotated[bool, Described("Start with the plan's free trial (once per organization); the card is "
+                                     "charged when it ends.")] = False
 
 
 class SubscriptionOut(msgspec.Struct):
-    plan: str  # the plan whose limits apply now ("free" without a live subscription)
-    status: str  # Stripe's status, or "none"
+    plan: Annotated[str, Described('The plan whose limits apply now ("free" without a live subscription).')]
+    status: Annotated[str, Described('Stripe\'s status of the subscription, or "none".')]
     seats: int
     agent_limit: int | None
     monthly_messages: int | None
     stripe_subscription_id: str | None = None
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
-    pending_plan: str | None = None  # a downgrade that takes effect at `current_period_end`
-    trial_end: datetime | None = None  # while `trialing`: when the first charge happens
+    pending_plan: Annotated[str | None, Described("A downgrade that takes effect at `current_period_end`.")] = None
+    trial_end: Annotated[datetime | None, Described("While `trialing`: when the first charge happens.")] = None
 
 
 class InvoiceOut(msgspec.Struct):
@@ -99,7 +104,8 @@ async def list_plans(request: Request) -> PlanList:
                      for p in plans.catalog(free_limits(request))])
 
 
-@post("/subscription", status_code=202, summary="Subscribe to a paid plan (a command: the worker charges the card)")
+@post("/subscription", status_code=202, summary="Subscribe to a paid plan (a command: the worker charges the card)",
+      raises=[UnknownPlan, AlreadySubscribed, TrialAlreadyUsed, IdempotencyKeyReused])
 async def subscribe(request: Request, tenant: Tenant, data: SubscribeBody,
                     idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async def submit(session, member, idempotency):
@@ -111,11 +117,14 @@ async def subscribe(request: Request, tenant: Tenant, data: SubscribeBody,
 
 class PlanChange(Body):
     plan: PlanName | None = None
-    seats: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None  # all seats, included ones too
+    seats: Annotated[int, msgspec.Meta(ge=1, le=100_000, description="All seats, the plan's included ones too.")
+                     ] | None = None
 
 
 @patch("/subscription", status_code=202,
-       summary="Change the plan (upgrade now, downgrade at the period's end) or the seats (now), prorated; a command")
+       summary="Change the plan (upgrade now, downgrade at the period's end) or the seats (now), prorated; a command",
+       raises=[SubscriptionNotFound, UnknownPlan, NothingToChange, SeatsBelowPlan, SeatsWithDowngrade, PlanUnchanged,
+               SeatsInUse, IdempotencyKeyReused])
 async def change_plan(request: Request, tenant: Tenant, data: PlanChange,
                       idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async def submit(session, member, idempotency):
@@ -125,7 +134,8 @@ async def change_plan(request: Request, tenant: Tenant, data: PlanChange,
 
 
 @delete("/subscription", status_code=202,
-        summary="Cancel at the end of the paid period (a command; the plan's limits stay until then)")
+        summary="Cancel at the end of the paid period (a command; the plan's limits stay until then)",
+        raises=[SubscriptionNotFound, IdempotencyKeyReused])
 async def cancel(request: Request, tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async def submit(session, member, idempotency):
         return await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
@@ -133,7 +143,8 @@ async def cancel(request: Request, tenant: Tenant, idempotency_key: IdempotencyK
     return await accept_command(request, tenant, "billing.manage", idempotency_key, None, submit)
 
 
-@post("/subscription/resume", status_code=202, summary="Take back a cancellation before the period ends (a command)")
+@post("/subscription/resume", status_code=202, summary="Take back a cancellation before the period ends (a command)",
+      raises=[SubscriptionNotFound, IdempotencyKeyReused])
 async def resume(request: Request, tenant: Tenant, idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async def submit(session, member, idempotency):
         return await billing.request_cancel(session, member.principal.org_id, member.principal.user_id,
@@ -155,7 +166,7 @@ async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
 
 class Measure(msgspec.Struct):
     used: int
-    limit: int | None  # None: unlimited
+    limit: Annotated[int | None, Described("null: unlimited.")]
 
 
 class UsageOut(msgspec.Struct):
@@ -163,7 +174,7 @@ class UsageOut(msgspec.Struct):
     period_start: datetime
     seats: Measure
     agents: Measure
-    messages: Measure  # this calendar month (UTC)
+    messages: Annotated[Measure, Described("This calendar month (UTC).")]
 
 
 @get("/usage", summary="Seats, agents and this month's messages against the plan's limits")
@@ -175,8 +186,8 @@ async def get_usage(request: Request, tenant: Tenant) -> UsageOut:
                     Measure(used.messages_used, used.plan.monthly_messages))
 
 
-@get("/invoices", summary="The organization's invoices, newest first")
-async def list_invoices(tenant: Tenant, cursor: str | None = None, limit: Limit = 50) -> InvoicePage:
+@get("/invoices", summary="The organization's invoices, newest first", raises=[InvalidInput])
+async def list_invoices(tenant: Tenant, cursor: Cursor = None, limit: Limit = 50) -> InvoicePage:
     async with tenant("billing.read") as (session, member):
         page = await billing.list_invoices(session, member.principal.org_id, cursor, limit)
     return InvoicePage([InvoiceOut(i.id, i.stripe_invoice_id, i.status, i.amount_due, i.amount_paid, i.currency,
@@ -184,7 +195,8 @@ async def list_invoices(tenant: Tenant, cursor: str | None = None, limit: Limit 
                                    i.paid_at) for i in page.items], page.next_cursor)
 
 
-@post("/stripe", status_code=HTTP_200_OK, summary="Stripe's webhook (public; verified by Stripe-Signature)")
+@post("/stripe", status_code=HTTP_200_OK, summary="Stripe's webhook (public; verified by Stripe-Signature)",
+      raises=[InvalidWebhook])
 async def stripe_webhook(request: Request) -> WebhookReceived:
     state = request.app.state
     billing_settings = state.settings.billing

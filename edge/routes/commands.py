@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts.service import Member
 from domain.commands import service as commands
+from domain.commands.errors import CommandNotFound
 from domain.commands.models import Command, Idempotency
 from edge.auth import Tenant
+from edge.schemas import NO_NUL, Described
 
 # Declared once so every command route documents and validates it alike.
 IdempotencyKey = Annotated[str | None, Parameter(
-    header="Idempotency-Key", required=False, min_length=1, max_length=255,
+    header="Idempotency-Key", required=False, min_length=1, max_length=255, pattern=NO_NUL,
     description="Send the same key to retry safely: the same request with the same key answers the command it "
                 "first created (whatever happened since), and nothing runs twice. The key belongs to you in your "
                 "organization; reused for a different request it answers 409 `idempotency_key_reused`.")]
@@ -29,16 +31,17 @@ IdempotencyKey = Annotated[str | None, Parameter(
 
 class Accepted(msgspec.Struct):
     command_id: uuid.UUID
-    status: str
+    status: Annotated[str, Described("Its status now: `queued` when new, any for a repeated Idempotency-Key; "
+                                     "follow it at `Location` (/v1/commands/{id}) or on the relay.")]
 
 
 class CommandOut(msgspec.Struct):
     id: uuid.UUID
     kind: str
-    status: str
-    result: dict[str, Any] | None
-    error: str | None
-    attempts: int
+    status: Annotated[str, Described("`queued`, `running`, `succeeded` or `failed`.")]
+    result: Annotated[dict[str, Any] | None, Described("What the command produced, once `succeeded`.")]
+    error: Annotated[str | None, Described("Why it failed, fit to show to the person who sent it.")]
+    attempts: Annotated[int, Described("Deliveries to a worker so far, retries included.")]
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -80,7 +83,7 @@ async def accept_command(request: Request, tenant: Tenant, permission: str, idem
     return accepted(command)
 
 
-@get("/{command_id:uuid}", summary="A command's status, result or readable error")
+@get("/{command_id:uuid}", summary="A command's status, result or readable error", raises=[CommandNotFound])
 async def get_command(tenant: Tenant, command_id: uuid.UUID) -> CommandOut:
     async with tenant("commands.read") as (session, _):
         command = await commands.get(session, command_id)

@@ -8,18 +8,27 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.team import invitations
 from domain.team import service as team
 from domain.team.models import Actor
+from domain.accounts.errors import InvalidToken, WeakPassword
+from domain.billing.errors import OrganizationRestricted
+from domain.commands.errors import IdempotencyKeyReused
+from domain.errors import InvalidInput
+from domain.team.errors import (AlreadyMember, CannotTargetSelf, InvitationInvalid, InvitationNotFound, LastOwner,
+                                LoginRequired, MemberNotFound, OwnersOnly, SeatLimitReached, TooManyInvitations)
 from edge.auth import Tenant, bearer_token
 from edge.routes.auth import TokensOut, tokens_out
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
-from edge.schemas import Body, Email, Limit, Name, Password
+from edge.schemas import NO_NUL, Body, Clean, Cursor, Email, Limit, Name, Password
 
+ActivityAction = Annotated[str | None, Parameter(pattern=NO_NUL, max_length=100,
+                                                description="Only entries of this action, e.g. `member.joined`.")]
 Role = Literal["owner", "admin", "member", "viewer"]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Token = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class InvitationCreate(Body):
@@ -98,7 +107,9 @@ def member_out(member) -> MemberOut:
     return MemberOut(member.user_id, member.email, member.name, member.role, member.joined_at)
 
 
-@post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)")
+@post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)",
+      raises=[InvalidInput, OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
+              TooManyInvitations])
 async def invite(request: Request, tenant: Tenant, data: InvitationCreate,
                  idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     state = request.app.state
@@ -117,7 +128,8 @@ async def list_invitations(tenant: Tenant) -> InvitationList:
     return InvitationList([invitation_out(i) for i in pending])
 
 
-@delete("/invitations/{invitation_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a pending invitation")
+@delete("/invitations/{invitation_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a pending invitation",
+        raises=[InvitationNotFound, OwnersOnly])
 async def revoke_invitation(request: Request, tenant: Tenant, invitation_id: uuid.UUID) -> None:
     async with tenant("team.invite") as (session, member):
         await invitations.revoke(session, _actor(request, member), invitation_id)
@@ -130,7 +142,8 @@ async def list_members(tenant: Tenant) -> MemberList:
     return MemberList([member_out(m) for m in members])
 
 
-@patch("/members/{user_id:uuid}", summary="Change a member's role (they are notified)")
+@patch("/members/{user_id:uuid}", summary="Change a member's role (they are notified)",
+       raises=[MemberNotFound, OwnersOnly, LastOwner, CannotTargetSelf])
 async def change_role(request: Request, tenant: Tenant, user_id: uuid.UUID, data: RoleChange) -> MemberOut:
     async with tenant("team.change_roles") as (session, member):
         changed = await team.change_role(session, _actor(request, member), user_id, data.role)
@@ -138,23 +151,25 @@ async def change_role(request: Request, tenant: Tenant, user_id: uuid.UUID, data
 
 
 @delete("/members/{user_id:uuid}", status_code=HTTP_204_NO_CONTENT,
-        summary="Remove a member; their sessions end at once")
+        summary="Remove a member; their sessions end at once",
+        raises=[MemberNotFound, OwnersOnly, LastOwner, CannotTargetSelf])
 async def remove_member(request: Request, tenant: Tenant, user_id: uuid.UUID) -> None:
     async with tenant("team.remove") as (session, member):
         await team.remove_member(session, _actor(request, member), user_id)
 
 
 @post("/ownership", status_code=HTTP_200_OK,
-      summary="Transfer ownership: the member becomes owner, the caller becomes admin")
+      summary="Transfer ownership: the member becomes owner, the caller becomes admin",
+      raises=[MemberNotFound, CannotTargetSelf])
 async def transfer_ownership(request: Request, tenant: Tenant, data: OwnershipTransfer) -> MemberList:
     async with tenant("team.transfer_ownership") as (session, member):
         changed = await team.transfer_ownership(session, _actor(request, member), data.user_id)
     return MemberList([member_out(m) for m in changed])
 
 
-@get("/activity", summary="The team's activity log, newest first")
-async def activity(tenant: Tenant, cursor: str | None = None, actor: uuid.UUID | None = None,
-                   action: str | None = None, limit: Limit = 50) -> ActivityPage:
+@get("/activity", summary="The team's activity log, newest first", raises=[InvalidInput])
+async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | None = None,
+                   action: ActivityAction = None, limit: Limit = 50) -> ActivityPage:
     async with tenant("team.read_activity") as (session, member):
         page = await team.activity(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
                                    limit=limit)
@@ -163,7 +178,8 @@ async def activity(tenant: Tenant, cursor: str | None = None, actor: uuid.UUID |
 
 
 @post("/accept", status_code=HTTP_201_CREATED,
-      summary="Accept an invitation (public; an existing account sends its bearer token)")
+      summary="Accept an invitation (public; an existing account sends its bearer token)",
+      raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword])
 async def accept(request: Request, data: AcceptBody) -> TokensOut:
     state = request.app.state
     principal = None
