@@ -16,7 +16,6 @@ from domain.billing import entitlements, quota
 from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind, Idempotency
-from domain.errors import InvalidInput
 from domain.notifications import service as notifications
 
 EDITABLE = ("name", "description", "model", "instructions")
