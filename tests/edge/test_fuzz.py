@@ -80,7 +80,7 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(edge, tmp_
     print(run.stdout[-6000:])
     edge_log = log_path.read_text(errors="replace")
     # Generated bodies can be 100 kB of one character: fold such runs so the failure itself stays readable.
-    said = re.sub(r"(.)\1{200,}", lambda run: f"{run.group(1) * 20}…(×{len(run.group(0))})", run.stdout)
+    said = re.sub(r"(.)\1{200,}", lambda repeat: f"{repeat.group(1) * 20}…(×{len(repeat.group(0))})", run.stdout)
     assert run.returncode == 0, f"schemathesis failed:\n{said[-12000:]}\n{run.stderr[-3000:]}\n" \
                                 f"edge log:\n{edge_log[-4000:]}"
     assert "Traceback" not in edge_log, edge_log[-4000:]
