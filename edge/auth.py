@@ -48,7 +48,6 @@ class Tenant:
             yield session, member
 
 
-async def provide_tenant(request: Request) -> Tenant:
+def provide_tenant(request: Request, db: Database, accounts: AccountService) -> Tenant:
     """Dependency `tenant`: verifies the bearer token (no I/O yet)."""
-    state = request.app.state
-    return Tenant(state.db, state.accounts, state.accounts.issuer.verify_access(bearer_token(request)))
+    return Tenant(db, accounts, accounts.issuer.verify_access(bearer_token(request)))

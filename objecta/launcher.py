@@ -150,7 +150,7 @@ def application_processes(settings: Settings) -> list[tuple[str, str, list[str]]
         ("worker", "queues: " + ", ".join(m.removeprefix("workers.") for m in queue_modules()),
          [python, "-m", "dramatiq", "workers.broker", *queue_modules(), "--processes", "2", "--threads", "4"]),
         ("scheduler", "cron: schedules/__init__.py",
-         [str(Path(python).parent / "periodiq"), "workers.broker", "schedules"]),
+         [str(Path(python).parent / "periodiq"), "workers.broker", "workers.maintenance"]),
     ]
 
 

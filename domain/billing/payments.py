@@ -15,14 +15,13 @@ instead of a second customer or subscription.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
-from domain.billing.errors import CardDeclined, InvalidWebhook, PaymentRejected, PaymentUnavailable
+from domain.billing.errors import CardDeclined, PaymentRejected, PaymentUnavailable
 from domain.billing.plans import CURRENCY, Plan
 
 # Any `sk_` key satisfies the stand-in; it has no accounts.
@@ -191,24 +190,6 @@ class StripePayments:
     async def close(self) -> None:
         await self._http.close_async()
 
-
-def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance: int) -> dict[str, Any]:
-    """The event Stripe signed, or `InvalidWebhook`: missing or wrong signature, altered body, stale timestamp."""
-    if not signature:
-        raise InvalidWebhook("missing Stripe-Signature header")
-    try:
-        stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret, tolerance)
-    except stripe.SignatureVerificationError as error:
-        raise InvalidWebhook(f"webhook signature rejected: {error.user_message or error}") from error
-    except UnicodeDecodeError as error:
-        raise InvalidWebhook("webhook body is not UTF-8") from error
-    try:
-        event = json.loads(payload)
-    except ValueError as error:
-        raise InvalidWebhook("webhook body is not JSON") from error
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
-        raise InvalidWebhook("webhook body is not a Stripe event")
-    return event
 
 
 async def _call(request):

@@ -39,7 +39,7 @@ from domain.commands.errors import CommandFailed, TransientFailure
 from domain.commands.models import Command, CommandKind, Idempotency
 from domain.models import utcnow
 from domain.notifications import service as notifications
-from domain.team import service as team
+from domain.activity import service as activity
 
 SUBSCRIBE = CommandKind("billing.subscribe", queue="billing", actor="billing.subscribe")
 CANCEL = CommandKind("billing.cancel", queue="billing", actor="billing.cancel")
@@ -97,7 +97,7 @@ async def set_cancellation(session: AsyncSession, command: Command, payments: St
     except Exception as error:
         raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
-    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+    await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end})
     return {"subscription_id": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end,
             "current_period_end": _moment(state.current_period_end).isoformat() if state.current_period_end else None}
@@ -158,7 +158,7 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
         pending = None if current.plan == chosen.name else chosen.name
         await repository.set_pending_plan(session, subscription_id, pending)
         effective_at = current.current_period_end.isoformat() if current.current_period_end else None
-        await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+        await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
             "subscription": subscription_id, "status": current.status, "plan": current.plan,
             "pending_plan": pending, "effective_at": effective_at})
         return {**_result(subscription_id, current.plan, current.status), "pending_plan": pending,
@@ -179,7 +179,7 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
     await record_subscription(session, command.org_id, state)
     if not command.payload.get("seats_only"):
         await repository.set_pending_plan(session, subscription_id, None)  # an upgrade replaces a pending downgrade
-    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+    await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": state.id, "status": state.status, "plan": chosen.name, "previous_plan": current.plan,
         "seats": seats, "previous_seats": current.quantity})
     return {**_result(state.id, chosen.name, state.status), "seats": seats}
@@ -211,7 +211,7 @@ async def apply_downgrade(session: AsyncSession, payments: StripePayments, subsc
                                        idempotency_key=f"{subscription_id}:downgrade:{period}")
     await record_subscription(session, current.org_id, state)
     await repository.set_pending_plan(session, subscription_id, None)
-    await team.log(session, None, current.org_id, "billing.subscription_changed", ip=None, details={
+    await activity.record(session, None, current.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": subscription_id, "status": state.status, "plan": chosen.name, "previous_plan": current.plan})
     return f"subscription {subscription_id} moved from {current.plan} to {chosen.name}"
 
@@ -224,7 +224,7 @@ async def ensure_customer(session: AsyncSession, payments: StripePayments, comma
     subscribes of one organization wait on a lock here, and the second finds
     the first's customer.
     """
-    await repository.lock_organization(session, command.org_id)
+    await repository.lock_billing(session, command.org_id)
     existing = await repository.customer(session, command.org_id)
     if existing is not None:
         return existing
@@ -249,7 +249,7 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
     and then finds it (it would otherwise create a second one at Stripe).
     """
     chosen = plans.paid_plan(command.payload["plan"])
-    await repository.lock_organization(session, command.org_id)
+    await repository.lock_billing(session, command.org_id)
     current = await repository.current_subscription(session, command.org_id)
     if current is not None and current.live:
         if current.plan == chosen.name:
@@ -265,7 +265,7 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
     except Exception as error:
         raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
-    await team.log(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
+    await activity.record(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
                    details={"plan": chosen.name, "subscription": state.id, "status": state.status,
                             "trial_end": _moment(state.trial_end).isoformat() if state.trial_end else None})
     return _result(state.id, chosen.name, state.status)
@@ -274,7 +274,7 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
 async def subscribe_failed(session: AsyncSession, command: Command) -> None:
     """A subscribe that failed for good: tell the owners and admins why, and log it."""
     notifications.notify(session, command.org_id, "billing.payment_failed", {"reason": command.error or ""})
-    await team.log(session, command.user_id, command.org_id, "billing.payment_failed", ip=None,
+    await activity.record(session, command.user_id, command.org_id, "billing.payment_failed", ip=None,
                    details={"plan": command.payload.get("plan"), "reason": command.error})
 
 

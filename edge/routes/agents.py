@@ -12,11 +12,12 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.agents import service as agents
 from domain.agents.errors import AgentNotFound, ConversationNotFound, SimulatedModelUnavailable
+from domain.billing.limits import PlanLimits
 from domain.billing.errors import OrganizationRestricted, PlanLimitReached
 from domain.commands.errors import IdempotencyKeyReused
 from domain.errors import InvalidInput
 from edge.auth import Tenant
-from edge.routes.billing import free_limits
+from objecta.settings import Settings
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import Body, Clean, Cursor, Limit, Name, Text
 
@@ -89,11 +90,6 @@ class MessagePage(msgspec.Struct):
     next_cursor: str | None
 
 
-def simulated_models(request: Request) -> bool:
-    """Whether this deployment offers the runtime's simulated models (SIMULATED_MODELS)."""
-    return request.app.state.settings.agents.simulated_models
-
-
 def agent_out(agent) -> AgentOut:
     return AgentOut(agent.id, agent.name, agent.model, agent.description, agent.instructions, agent.status,
                     agent.version, agent.deployed_version, agent.created_at, agent.updated_at)
@@ -109,10 +105,10 @@ def message_out(message) -> MessageOut:
 
 @post("/", status_code=HTTP_201_CREATED, summary="Create an agent (a draft)",
       raises=[OrganizationRestricted, PlanLimitReached, SimulatedModelUnavailable])
-async def create_agent(request: Request, tenant: Tenant, data: AgentCreate) -> AgentOut:
+async def create_agent(tenant: Tenant, plan_limits: PlanLimits, settings: Settings, data: AgentCreate) -> AgentOut:
     async with tenant("agents.manage") as (session, member):
         agent = await agents.create_agent(session, member.principal.org_id, name=data.name, model=data.model,
-                                          free=free_limits(request), simulated_models=simulated_models(request),
+                                          limits=plan_limits, simulated_models=settings.agents.simulated_models,
                                           description=data.description, instructions=data.instructions)
     return agent_out(agent)
 
@@ -132,10 +128,10 @@ async def get_agent(tenant: Tenant, agent_id: uuid.UUID) -> AgentOut:
 
 
 @patch("/{agent_id:uuid}", summary="Edit an agent (a new version)", raises=[AgentNotFound, SimulatedModelUnavailable])
-async def update_agent(request: Request, tenant: Tenant, agent_id: uuid.UUID, data: AgentUpdate) -> AgentOut:
+async def update_agent(tenant: Tenant, settings: Settings, agent_id: uuid.UUID, data: AgentUpdate) -> AgentOut:
     async with tenant("agents.manage") as (session, _):
         agent = await agents.update_agent(session, agent_id, msgspec.structs.asdict(data),
-                                          simulated_models=simulated_models(request))
+                                          simulated_models=settings.agents.simulated_models)
     return agent_out(agent)
 
 
@@ -148,10 +144,10 @@ async def delete_agent(tenant: Tenant, agent_id: uuid.UUID) -> None:
 
 @post("/{agent_id:uuid}/deploy", status_code=202, summary="Deploy the agent's current version (a command)",
       raises=[AgentNotFound, OrganizationRestricted, IdempotencyKeyReused])
-async def deploy_agent(request: Request, tenant: Tenant, agent_id: uuid.UUID,
+async def deploy_agent(request: Request, tenant: Tenant, plan_limits: PlanLimits, agent_id: uuid.UUID,
                        idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async def submit(session, member, idempotency):
-        return await agents.request_deploy(session, agent_id, user_id=member.principal.user_id,
+        return await agents.request_deploy(session, agent_id, user_id=member.principal.user_id, limits=plan_limits,
                                            idempotency=idempotency)
     return await accept_command(request, tenant, "agents.deploy", idempotency_key, None, submit)
 
@@ -196,11 +192,11 @@ async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: Cursor
 
 @post("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages", status_code=HTTP_201_CREATED,
       summary="Add a message to a conversation", raises=[AgentNotFound, ConversationNotFound])
-async def add_message(request: Request, tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
+async def add_message(tenant: Tenant, plan_limits: PlanLimits, agent_id: uuid.UUID, conversation_id: uuid.UUID,
                       data: MessageCreate) -> MessageOut:
     async with tenant("conversations.write") as (session, _):
         message = await agents.add_message(session, agent_id, conversation_id, role=data.role,
-                                           content=data.content, free=free_limits(request))
+                                           content=data.content, limits=plan_limits)
     return message_out(message)
 
 

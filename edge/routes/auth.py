@@ -6,10 +6,11 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Request, Router, get, post
+from litestar import Router, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.accounts.service import AccountService, Tokens
+from domain.db import Database
 from domain.accounts.errors import EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, WeakPassword
 from domain.errors import InvalidInput, NotFound
 from edge.auth import Tenant
@@ -56,14 +57,9 @@ def tokens_out(tokens: Tokens) -> TokensOut:
                      tokens.user_id, tokens.org_id)
 
 
-def _state(request: Request) -> tuple:
-    return request.app.state.db, request.app.state.accounts
-
-
 @post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
       raises=[EmailTaken, WeakPassword, InvalidInput])
-async def signup(request: Request, data: SignupBody) -> TokensOut:
-    db, accounts = _state(request)
+async def signup(db: Database, accounts: AccountService, data: SignupBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.signup(session, email=data.email, password=data.password, name=data.name,
                                        organization_name=data.organization_name)
@@ -72,8 +68,7 @@ async def signup(request: Request, data: SignupBody) -> TokensOut:
 
 @post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
       raises=[InvalidCredentials, InvalidInput])
-async def login(request: Request, data: LoginBody) -> TokensOut:
-    db, accounts = _state(request)
+async def login(db: Database, accounts: AccountService, data: LoginBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.login(session, email=data.email, password=data.password,
                                       organization_id=data.organization_id)
@@ -82,8 +77,7 @@ async def login(request: Request, data: LoginBody) -> TokensOut:
 
 @post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token",
       raises=[InvalidToken, RefreshTokenReused])
-async def refresh(request: Request, data: RefreshBody) -> TokensOut:
-    db, accounts = _state(request)
+async def refresh(db: Database, accounts: AccountService, data: RefreshBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.refresh(session, data.refresh_token)
     return tokens_out(tokens)

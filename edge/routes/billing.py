@@ -11,13 +11,15 @@ from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_200_OK
 
 from domain.billing import plans, service as billing, webhooks
-from domain.billing import entitlements
-from domain.billing.payments import verify_webhook
+from domain.billing.limits import PlanLimits
+from domain.billing.signature import verify_webhook
 from domain.billing.errors import (AlreadySubscribed, InvalidWebhook, NothingToChange, PlanUnchanged, SeatsBelowPlan,
                                    SeatsInUse, SeatsWithDowngrade, SubscriptionNotFound, TrialAlreadyUsed, UnknownPlan)
 from domain.commands.errors import IdempotencyKeyReused
 from domain.errors import InvalidInput
+from domain.db import Database
 from edge.auth import Tenant
+from objecta.settings import Settings
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import Body, Clean, Cursor, Described, Limit
 
@@ -89,19 +91,12 @@ class WebhookReceived(msgspec.Struct):
     duplicate: bool
 
 
-def free_limits(request: Request) -> plans.FreeLimits:
-    """The free plan's limits as this deployment configures them (FREE_PLAN_SEATS/_AGENTS/_MESSAGES)."""
-    settings = request.app.state.settings
-    return plans.FreeLimits(seats=settings.team.free_plan_seats, agents=settings.billing.free_plan_agents,
-                            messages=settings.billing.free_plan_messages)
-
-
 @get("/plans", summary="The plans and what each includes (public)")
-async def list_plans(request: Request) -> PlanList:
+async def list_plans(plan_limits: PlanLimits) -> PlanList:
     return PlanList([PlanOut(p.name, p.title, p.price, plans.CURRENCY, p.interval, p.seats, p.extra_seat_price,
                              p.agent_limit,
                              p.monthly_messages, p.stripe_product, p.stripe_plan, p.trial_days)
-                     for p in plans.catalog(free_limits(request))])
+                     for p in plan_limits.catalog()])
 
 
 @post("/subscription", status_code=202, summary="Subscribe to a paid plan (a command: the worker charges the card)",
@@ -153,9 +148,9 @@ async def resume(request: Request, tenant: Tenant, idempotency_key: IdempotencyK
 
 
 @get("/subscription", summary="The organization's plan and subscription")
-async def get_subscription(request: Request, tenant: Tenant) -> SubscriptionOut:
+async def get_subscription(tenant: Tenant, plan_limits: PlanLimits) -> SubscriptionOut:
     async with tenant("billing.read") as (session, member):
-        now = await entitlements.standing(session, member.principal.org_id, free_limits(request))
+        now = await plan_limits.standing(session, member.principal.org_id)
     plan, seats, subscription = now.plan, now.seats, now.subscription
     if subscription is None:
         return SubscriptionOut(plan.name, "none", seats, plan.agent_limit, plan.monthly_messages)
@@ -178,9 +173,9 @@ class UsageOut(msgspec.Struct):
 
 
 @get("/usage", summary="Seats, agents and this month's messages against the plan's limits")
-async def get_usage(request: Request, tenant: Tenant) -> UsageOut:
+async def get_usage(tenant: Tenant, plan_limits: PlanLimits) -> UsageOut:
     async with tenant("billing.read") as (session, member):
-        used = await entitlements.usage(session, member.principal.org_id, free=free_limits(request))
+        used = await plan_limits.usage(session, member.principal.org_id)
     return UsageOut(used.plan.name, used.period_start, Measure(used.seats_used, used.seats),
                     Measure(used.agents_used, used.plan.agent_limit),
                     Measure(used.messages_used, used.plan.monthly_messages))
@@ -197,14 +192,12 @@ async def list_invoices(tenant: Tenant, cursor: Cursor = None, limit: Limit = 50
 
 @post("/stripe", status_code=HTTP_200_OK, summary="Stripe's webhook (public; verified by Stripe-Signature)",
       raises=[InvalidWebhook])
-async def stripe_webhook(request: Request) -> WebhookReceived:
-    state = request.app.state
-    billing_settings = state.settings.billing
+async def stripe_webhook(request: Request, db: Database, settings: Settings) -> WebhookReceived:
     # Verified before any transaction: a forged request stores and queues nothing.
     event = verify_webhook(await request.body(), request.headers.get("stripe-signature"),
-                           billing_settings.webhook_secret, billing_settings.webhook_tolerance)
+                           settings.billing.webhook_secret, settings.billing.webhook_tolerance)
     # No tenant is known yet: the event is stored in the system scope (docs/decisions.md, 29).
-    async with state.db.transaction(system=True) as session:
+    async with db.transaction(system=True) as session:
         new = await webhooks.receive(session, event)
     return WebhookReceived(received=True, duplicate=not new)
 

@@ -11,7 +11,13 @@ from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from domain.activity import service as activity_log
+from domain.accounts.service import AccountService
+from domain.billing.limits import PlanLimits
+from domain.db import Database
+from domain.ratelimit import RateLimiter
 from domain.team import invitations
+from domain.team.invitations import InvitationRules
 from domain.team import service as team
 from domain.team.models import Actor
 from domain.accounts.errors import InvalidToken, WeakPassword
@@ -110,13 +116,12 @@ def member_out(member) -> MemberOut:
 @post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)",
       raises=[InvalidInput, OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
               TooManyInvitations])
-async def invite(request: Request, tenant: Tenant, data: InvitationCreate,
+async def invite(request: Request, tenant: Tenant, invitation_rules: InvitationRules, rate_limiter: RateLimiter,
+                 plan_limits: PlanLimits, data: InvitationCreate,
                  idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
-    state = request.app.state
-
     async def submit(session, member, idempotency):
         return await invitations.invite(session, _actor(request, member), email=data.email, role=data.role,
-                                        rules=state.invitation_rules, limiter=state.rate_limiter,
+                                        rules=invitation_rules, limiter=rate_limiter, limits=plan_limits,
                                         idempotency=idempotency)
     return await accept_command(request, tenant, "team.invite", idempotency_key, data, submit)
 
@@ -171,7 +176,7 @@ async def transfer_ownership(request: Request, tenant: Tenant, data: OwnershipTr
 async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | None = None,
                    action: ActivityAction = None, limit: Limit = 50) -> ActivityPage:
     async with tenant("team.read_activity") as (session, member):
-        page = await team.activity(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
+        page = await activity_log.entries(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
                                    limit=limit)
     return ActivityPage([ActivityOut(e.id, e.action, e.actor_user_id, e.subject_user_id, e.subject_email, e.details,
                                      e.ip, e.created_at) for e in page.items], page.next_cursor)
@@ -180,15 +185,15 @@ async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | Non
 @post("/accept", status_code=HTTP_201_CREATED,
       summary="Accept an invitation (public; an existing account sends its bearer token)",
       raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword])
-async def accept(request: Request, data: AcceptBody) -> TokensOut:
-    state = request.app.state
+async def accept(request: Request, db: Database, accounts: AccountService, invitation_rules: InvitationRules,
+                 data: AcceptBody) -> TokensOut:
     principal = None
     if request.headers.get("authorization"):
-        principal = state.accounts.issuer.verify_access(bearer_token(request))
-    async with state.db.transaction() as session:
+        principal = accounts.issuer.verify_access(bearer_token(request))
+    async with db.transaction() as session:
         tokens = await invitations.accept(
-            session, state.accounts, token=data.token, name=data.name, password=data.password, principal=principal,
-            ip=request.client.host if request.client else None, app_url=state.invitation_rules.app_url)
+            session, accounts, token=data.token, name=data.name, password=data.password, principal=principal,
+            ip=request.client.host if request.client else None, app_url=invitation_rules.app_url)
     return tokens_out(tokens)
 
 

@@ -151,9 +151,9 @@ class _Recorder:
         self.jobs.append(job)
 
 
-def _with_database(settings, work):
+def _with_database(settings, work, jobs=None):
     async def run():
-        db = Database(settings.database.app_url, pool_size=2)
+        db = Database(settings.database.app_url, pool_size=2, jobs=jobs)
         try:
             return await work(db)
         finally:
@@ -162,8 +162,7 @@ def _with_database(settings, work):
 
 
 def test_send_later_enqueues_after_commit_only(settings):
-    recorder, previous = _Recorder(), jobs._sender
-    jobs.use(recorder)
+    recorder = _Recorder()
 
     async def work(db):
         async with db.transaction(system=True) as session:
@@ -175,10 +174,7 @@ def test_send_later_enqueues_after_commit_only(settings):
                 mail.send_later(session, dedupe_key="test:dropped", to="x@example.com", template="welcome",
                                 context={})
                 raise RuntimeError("roll back")
-    try:
-        _with_database(settings, work)
-    finally:
-        jobs.use(previous)
+    _with_database(settings, work, jobs=recorder)
     assert recorder.jobs == [jobs.Job("email", "email.send", ("test:later", "ada@example.com", "welcome",
                                                               {"name": "Ada"}))]
 
