@@ -11,6 +11,8 @@ the operation, so a retried attempt gets Stripe's first answers back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -91,11 +93,9 @@ async def set_cancellation(session: AsyncSession, command: Command, payments: St
     """The worker's side of cancel and resume: tell Stripe, record what it says, log it."""
     cancel = command.kind == CANCEL.name
     subscription_id = command.payload["subscription"]
-    try:
+    with _payment_outcome():
         state = await payments.set_cancel_at_period_end(subscription_id, cancel,
                                                         idempotency_key=f"{command.id}:cancel_at_period_end")
-    except Exception as error:
-        raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
     await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end})
@@ -172,10 +172,8 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
             await entitlements.check_seats_cover_use(session, command.org_id, seats)
         except SeatsInUse as refused:
             raise CommandFailed(refused.message) from refused
-    try:
+    with _payment_outcome():
         state = await payments.change_plan(subscription_id, chosen, seats, idempotency_key=f"{command.id}:change_plan")
-    except Exception as error:
-        raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
     if not command.payload.get("seats_only"):
         await repository.set_pending_plan(session, subscription_id, None)  # an upgrade replaces a pending downgrade
@@ -230,12 +228,10 @@ async def ensure_customer(session: AsyncSession, payments: StripePayments, comma
         return existing
     org = await accounts.get_organization(session, command.org_id)
     user = await accounts.get_user(session, command.user_id) if command.user_id else None
-    try:
+    with _payment_outcome():
         customer = await payments.create_customer(
             org_id=str(command.org_id), name=org.name if org else str(command.org_id),
             email=user.email if user else None, idempotency_key=f"{command.id}:customer")
-    except Exception as error:
-        raise _command_error(error) from error
     await repository.add_customer(session, command.org_id, customer)
     return customer
 
@@ -256,14 +252,12 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
             return _result(current.stripe_subscription_id, current.plan, current.status, already=True)
         raise CommandFailed(f"this organization is already subscribed to the {current.plan} plan")
     key = str(command.id)
-    try:
+    with _payment_outcome():
         await payments.attach_default_payment_method(customer, command.payload["payment_method"],
                                                      idempotency_key=f"{key}:payment_method")
         state = await payments.create_subscription(customer, chosen, org_id=str(command.org_id), quantity=chosen.seats,
                                                    trial_end=command.payload.get("trial_end"),
                                                    idempotency_key=f"{key}:subscription")
-    except Exception as error:
-        raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
     await activity.record(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
                    details={"plan": chosen.name, "subscription": state.id, "status": state.status,
@@ -285,15 +279,20 @@ def _result(subscription_id: str, plan: str, status: str, already: bool = False)
     return result
 
 
-def _command_error(error: Exception) -> Exception:
-    """The payments port's errors as a command's outcome: a decline is final, an outage is retried."""
-    if isinstance(error, CardDeclined):
-        return CommandFailed(f"your card was declined: {error.message}")
-    if isinstance(error, PaymentRejected):
-        return CommandFailed(f"the payment could not be set up: {error.message}")
-    if isinstance(error, PaymentUnavailable):
-        return TransientFailure(error.message)
-    return error
+@contextmanager
+def _payment_outcome() -> Iterator[None]:
+    """The payments port's errors as a command's outcome: a decline is final, an outage is retried.
+
+    Only `PaymentError`s are translated; anything else is a bug and propagates as it is.
+    """
+    try:
+        yield
+    except CardDeclined as error:
+        raise CommandFailed(f"your card was declined: {error.message}") from error
+    except PaymentRejected as error:
+        raise CommandFailed(f"the payment could not be set up: {error.message}") from error
+    except PaymentUnavailable as error:
+        raise TransientFailure(error.message) from error
 
 
 def _moment(seconds: int | None) -> datetime | None:

@@ -19,7 +19,7 @@ from domain.errors import InvalidInput
 from edge.auth import Tenant
 from objecta.settings import Settings
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
-from edge.schemas import Body, Clean, Cursor, Limit, Name, Text
+from edge.schemas import Body, Clean, Cursor, Limit, Name, Text, out
 
 Model = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)]
 
@@ -90,19 +90,6 @@ class MessagePage(msgspec.Struct):
     next_cursor: str | None
 
 
-def agent_out(agent) -> AgentOut:
-    return AgentOut(agent.id, agent.name, agent.model, agent.description, agent.instructions, agent.status,
-                    agent.version, agent.deployed_version, agent.created_at, agent.updated_at)
-
-
-def conversation_out(conversation) -> ConversationOut:
-    return ConversationOut(conversation.id, conversation.agent_id, conversation.title, conversation.created_at)
-
-
-def message_out(message) -> MessageOut:
-    return MessageOut(message.id, message.conversation_id, message.role, message.content, message.created_at)
-
-
 @post("/", status_code=HTTP_201_CREATED, summary="Create an agent (a draft)",
       raises=[OrganizationRestricted, PlanLimitReached, SimulatedModelUnavailable])
 async def create_agent(tenant: Tenant, plan_limits: PlanLimits, settings: Settings, data: AgentCreate) -> AgentOut:
@@ -110,21 +97,21 @@ async def create_agent(tenant: Tenant, plan_limits: PlanLimits, settings: Settin
         agent = await agents.create_agent(session, member.principal.org_id, name=data.name, model=data.model,
                                           limits=plan_limits, simulated_models=settings.agents.simulated_models,
                                           description=data.description, instructions=data.instructions)
-    return agent_out(agent)
+    return out(agent, AgentOut)
 
 
 @get("/", summary="List agents, newest first", raises=[InvalidInput])
 async def list_agents(tenant: Tenant, cursor: Cursor = None, limit: Limit = 50) -> AgentPage:
     async with tenant("agents.read") as (session, member):
         page = await agents.list_agents(session, member.principal.org_id, cursor, limit)
-    return AgentPage([agent_out(a) for a in page.items], page.next_cursor)
+    return out(page, AgentPage)
 
 
 @get("/{agent_id:uuid}", summary="Get an agent", raises=[AgentNotFound])
 async def get_agent(tenant: Tenant, agent_id: uuid.UUID) -> AgentOut:
     async with tenant("agents.read") as (session, _):
         agent = await agents.get_agent(session, agent_id)
-    return agent_out(agent)
+    return out(agent, AgentOut)
 
 
 @patch("/{agent_id:uuid}", summary="Edit an agent (a new version)", raises=[AgentNotFound, SimulatedModelUnavailable])
@@ -132,7 +119,7 @@ async def update_agent(tenant: Tenant, settings: Settings, agent_id: uuid.UUID, 
     async with tenant("agents.manage") as (session, _):
         agent = await agents.update_agent(session, agent_id, msgspec.structs.asdict(data),
                                           simulated_models=settings.agents.simulated_models)
-    return agent_out(agent)
+    return out(agent, AgentOut)
 
 
 @delete("/{agent_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete an agent and its conversations",
@@ -170,7 +157,7 @@ class AgentErrorOut(msgspec.Struct):
 async def report_error(tenant: Tenant, agent_id: uuid.UUID, data: AgentErrorCreate) -> AgentErrorOut:
     async with tenant("agents.manage") as (session, _):
         error = await agents.record_error(session, agent_id, code=data.code, message=data.message)
-    return AgentErrorOut(error.id, error.agent_id, error.code, error.message, error.created_at)
+    return out(error, AgentErrorOut)
 
 
 @post("/{agent_id:uuid}/conversations", status_code=HTTP_201_CREATED, summary="Start a conversation",
@@ -178,7 +165,7 @@ async def report_error(tenant: Tenant, agent_id: uuid.UUID, data: AgentErrorCrea
 async def create_conversation(tenant: Tenant, agent_id: uuid.UUID, data: ConversationCreate) -> ConversationOut:
     async with tenant("conversations.write") as (session, _):
         conversation = await agents.create_conversation(session, agent_id, data.title)
-    return conversation_out(conversation)
+    return out(conversation, ConversationOut)
 
 
 @get("/{agent_id:uuid}/conversations", summary="List an agent's conversations, newest first",
@@ -187,7 +174,7 @@ async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: Cursor
                              limit: Limit = 50) -> ConversationPage:
     async with tenant("agents.read") as (session, _):
         page = await agents.list_conversations(session, agent_id, cursor, limit)
-    return ConversationPage([conversation_out(c) for c in page.items], page.next_cursor)
+    return out(page, ConversationPage)
 
 
 @post("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages", status_code=HTTP_201_CREATED,
@@ -197,7 +184,7 @@ async def add_message(tenant: Tenant, plan_limits: PlanLimits, agent_id: uuid.UU
     async with tenant("conversations.write") as (session, _):
         message = await agents.add_message(session, agent_id, conversation_id, role=data.role,
                                            content=data.content, limits=plan_limits)
-    return message_out(message)
+    return out(message, MessageOut)
 
 
 @get("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages",
@@ -206,7 +193,7 @@ async def list_messages(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uu
                         cursor: Cursor = None, limit: Limit = 50) -> MessagePage:
     async with tenant("agents.read") as (session, _):
         page = await agents.list_messages(session, agent_id, conversation_id, cursor, limit)
-    return MessagePage([message_out(m) for m in page.items], page.next_cursor)
+    return out(page, MessagePage)
 
 
 agents_router = Router("/v1/agents", tags=["agents"], route_handlers=[

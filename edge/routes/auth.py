@@ -53,8 +53,9 @@ class MeOut(msgspec.Struct):
 
 
 def tokens_out(tokens: Tokens) -> TokensOut:
-    return TokensOut(tokens.access_token, tokens.refresh_token, tokens.token_type, tokens.expires_in,
-                     tokens.user_id, tokens.org_id)
+    return TokensOut(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+                     token_type=tokens.token_type, expires_in=tokens.expires_in, user_id=tokens.user_id,
+                     organization_id=tokens.org_id)
 
 
 @post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
@@ -94,7 +95,8 @@ async def me(tenant: Tenant) -> MeOut:
     async with tenant("org.read") as (session, member):
         accounts: AccountService = tenant.accounts
         user, org = await accounts.profile(session, member)
-    return MeOut(user.id, user.email, user.name, member.role, {"id": str(org.id), "name": org.name})
+    return MeOut(id=user.id, email=user.email, name=user.name, role=member.role,
+                 organization={"id": str(org.id), "name": org.name})
 
 
 auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout], tags=["auth"])

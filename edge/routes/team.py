@@ -29,7 +29,7 @@ from domain.team.errors import (AlreadyMember, CannotTargetSelf, InvitationInval
 from edge.auth import Tenant, bearer_token
 from edge.routes.auth import TokensOut, tokens_out
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
-from edge.schemas import NO_NUL, Body, Clean, Cursor, Email, Limit, Name, Password
+from edge.schemas import NO_NUL, Body, Clean, Cursor, Email, Limit, Name, Password, out
 
 ActivityAction = Annotated[str | None, Parameter(pattern=NO_NUL, max_length=100,
                                                 description="Only entries of this action, e.g. `member.joined`.")]
@@ -104,15 +104,6 @@ def _actor(request: Request, member) -> Actor:
     return Actor(member.principal.user_id, member.principal.org_id, member.role, ip)
 
 
-def invitation_out(invitation) -> InvitationOut:
-    return InvitationOut(invitation.id, invitation.email, invitation.role, invitation.status, invitation.invited_by,
-                         invitation.expires_at, invitation.created_at)
-
-
-def member_out(member) -> MemberOut:
-    return MemberOut(member.user_id, member.email, member.name, member.role, member.joined_at)
-
-
 @post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)",
       raises=[InvalidInput, OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
               TooManyInvitations])
@@ -130,7 +121,7 @@ async def invite(request: Request, tenant: Tenant, invitation_rules: InvitationR
 async def list_invitations(tenant: Tenant) -> InvitationList:
     async with tenant("team.read") as (session, member):
         pending = await invitations.list_pending(session, member.principal.org_id)
-    return InvitationList([invitation_out(i) for i in pending])
+    return InvitationList([out(i, InvitationOut) for i in pending])
 
 
 @delete("/invitations/{invitation_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a pending invitation",
@@ -144,7 +135,7 @@ async def revoke_invitation(request: Request, tenant: Tenant, invitation_id: uui
 async def list_members(tenant: Tenant) -> MemberList:
     async with tenant("team.read") as (session, member):
         members = await team.list_members(session, member.principal.org_id)
-    return MemberList([member_out(m) for m in members])
+    return MemberList([out(m, MemberOut) for m in members])
 
 
 @patch("/members/{user_id:uuid}", summary="Change a member's role (they are notified)",
@@ -152,7 +143,7 @@ async def list_members(tenant: Tenant) -> MemberList:
 async def change_role(request: Request, tenant: Tenant, user_id: uuid.UUID, data: RoleChange) -> MemberOut:
     async with tenant("team.change_roles") as (session, member):
         changed = await team.change_role(session, _actor(request, member), user_id, data.role)
-    return member_out(changed)
+    return out(changed, MemberOut)
 
 
 @delete("/members/{user_id:uuid}", status_code=HTTP_204_NO_CONTENT,
@@ -169,7 +160,7 @@ async def remove_member(request: Request, tenant: Tenant, user_id: uuid.UUID) ->
 async def transfer_ownership(request: Request, tenant: Tenant, data: OwnershipTransfer) -> MemberList:
     async with tenant("team.transfer_ownership") as (session, member):
         changed = await team.transfer_ownership(session, _actor(request, member), data.user_id)
-    return MemberList([member_out(m) for m in changed])
+    return MemberList([out(m, MemberOut) for m in changed])
 
 
 @get("/activity", summary="The team's activity log, newest first", raises=[InvalidInput])
@@ -178,8 +169,7 @@ async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | Non
     async with tenant("team.read_activity") as (session, member):
         page = await activity_log.entries(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
                                    limit=limit)
-    return ActivityPage([ActivityOut(e.id, e.action, e.actor_user_id, e.subject_user_id, e.subject_email, e.details,
-                                     e.ip, e.created_at) for e in page.items], page.next_cursor)
+    return out(page, ActivityPage)
 
 
 @post("/accept", status_code=HTTP_201_CREATED,
