@@ -58,13 +58,21 @@ def invitation_rules(settings: Settings) -> InvitationRules:
 
 def payments(settings: Settings) -> Payments:
     """Stripe, or the local stand-in when STRIPE_SECRET_KEY is not set (the same HTTP API)."""
-    from domain.billing.payments import StripePayments
+    if settings.billing.stripe_secret_key:
+        from domain.adapters.stripe_payments import StripePayments
 
-    return StripePayments(settings.billing.stripe_secret_key, settings.billing.api_base)
+        return StripePayments(settings.billing.stripe_secret_key, settings.billing.api_base)
+    from domain.adapters.stripe_payments import StandInPayments
+
+    return StandInPayments(settings.billing.api_base)
 
 
 def mailer(settings: Settings) -> Mailer:
     """SendGrid when SENDGRID_API_KEY is set, else `.eml` files in the outbox under OBJECTA_HOME."""
-    from domain.mail.mailer import mailer_for
+    if settings.mail.sendgrid_api_key:
+        from domain.adapters.sendgrid_mailer import SendGridMailer
 
-    return mailer_for(settings)
+        return SendGridMailer(settings.mail.sendgrid_api_key, settings.mail.sendgrid_api_host)
+    from domain.adapters.outbox_mailer import OutboxMailer
+
+    return OutboxMailer(settings.mail.outbox)

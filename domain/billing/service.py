@@ -35,7 +35,7 @@ from domain.billing.errors import (
     TrialAlreadyUsed,
 )
 from domain.billing.models import Invoice
-from domain.billing.payments import StripePayments, SubscriptionState
+from domain.billing.payments import Payments, SubscriptionState
 from domain.commands import service as commands
 from domain.commands.errors import CommandFailed, TransientFailure
 from domain.commands.models import Command, CommandKind, Idempotency
@@ -89,7 +89,7 @@ async def request_cancel(session: AsyncSession, org_id: uuid.UUID, user_id: uuid
                                  idempotency=idempotency)
 
 
-async def set_cancellation(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+async def set_cancellation(session: AsyncSession, command: Command, payments: Payments) -> dict[str, Any]:
     """The worker's side of cancel and resume: tell Stripe, record what it says, log it."""
     cancel = command.kind == CANCEL.name
     subscription_id = command.payload["subscription"]
@@ -144,7 +144,7 @@ def _cheaper(chosen: plans.Plan, current: str) -> bool:
     return current in plans.PLANS and chosen.price < plans.PLANS[current].price
 
 
-async def change_plan(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+async def change_plan(session: AsyncSession, command: Command, payments: Payments) -> dict[str, Any]:
     """The worker's side of a plan or seats change: an upgrade or new seats move the subscription at
     Stripe now; a downgrade is recorded as pending (applied by `apply_downgrade` when the period ends);
     the current plan again clears a pending downgrade."""
@@ -194,7 +194,7 @@ async def due_downgrades(session: AsyncSession, *, limit: int = 100) -> list[str
     return await repository.due_downgrades(session, utcnow() + DOWNGRADE_LEAD, limit)
 
 
-async def apply_downgrade(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
+async def apply_downgrade(session: AsyncSession, payments: Payments, subscription_id: str) -> str:
     """Move a subscription whose period is about to end to its pending plan at Stripe, record it, log it (system scope).
 
     The idempotency key names the period, so a repeated run in the same period gets Stripe's first answer.
@@ -214,7 +214,7 @@ async def apply_downgrade(session: AsyncSession, payments: StripePayments, subsc
     return f"subscription {subscription_id} moved from {current.plan} to {chosen.name}"
 
 
-async def ensure_customer(session: AsyncSession, payments: StripePayments, command: Command) -> str:
+async def ensure_customer(session: AsyncSession, payments: Payments, command: Command) -> str:
     """The organization's Stripe customer, created once.
 
     The caller commits this transaction on its own, right away: once Stripe
@@ -236,7 +236,7 @@ async def ensure_customer(session: AsyncSession, payments: StripePayments, comma
     return customer
 
 
-async def subscribe(session: AsyncSession, command: Command, payments: StripePayments, customer: str, *,
+async def subscribe(session: AsyncSession, command: Command, payments: Payments, customer: str, *,
                     ip: str | None = None) -> dict[str, Any]:
     """The worker's side: attach the card, subscribe, record the subscription.
 

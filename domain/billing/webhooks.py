@@ -23,7 +23,7 @@ from domain import jobs
 from domain.accounts import repository as accounts
 from domain.billing import dunning, plans, repository, trials
 from domain.billing.errors import PaymentRejected
-from domain.billing.payments import InvoiceState, StripePayments
+from domain.billing.payments import InvoiceState, Payments
 from domain.billing.service import record_subscription
 from domain.mail import service as mail
 from domain.models import utcnow
@@ -50,7 +50,7 @@ async def receive(session: AsyncSession, event: dict[str, Any]) -> bool:
     return new
 
 
-async def handle(session: AsyncSession, payments: StripePayments, event_id: str, *, app_url: str) -> str:
+async def handle(session: AsyncSession, payments: Payments, event_id: str, *, app_url: str) -> str:
     """Act on one stored event (system scope), once: what was done, for the log."""
     event = await repository.event_for_update(session, event_id)
     if event is None:
@@ -103,7 +103,7 @@ async def _org_for(session: AsyncSession, customer: str, hint: str | None) -> uu
     return org_id
 
 
-async def _subscription_changed(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
+async def _subscription_changed(session: AsyncSession, payments: Payments, subscription_id: str) -> str:
     state = await payments.subscription(subscription_id)
     org_id = await _org_for(session, state.customer, state.org_id)
     if org_id is None:
@@ -123,7 +123,7 @@ async def _subscription_changed(session: AsyncSession, payments: StripePayments,
     return f"subscription {state.id} is {state.status}"
 
 
-async def _invoice_changed(session: AsyncSession, payments: StripePayments, invoice_id: str, event_type: str, *,
+async def _invoice_changed(session: AsyncSession, payments: Payments, invoice_id: str, event_type: str, *,
                            app_url: str) -> str:
     invoice = await payments.invoice(invoice_id)
     hint = None

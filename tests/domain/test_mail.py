@@ -16,10 +16,11 @@ import pytest
 
 from domain import jobs
 from domain.db import Database
-from domain.mail import Email, MailTemplateError, PermanentMailError, TransientMailError, mailer_for, render
+from domain.mail import Email, MailTemplateError, PermanentMailError, TransientMailError, render
 from domain.mail import service as mail
-from domain.mail.outbox import OutboxMailer, file_name
-from domain.mail.sendgrid_mailer import SendGridMailer, provider_error
+from domain.adapters.outbox_mailer import OutboxMailer, file_name
+from domain.adapters.sendgrid_mailer import SendGridMailer, provider_error
+from objecta.wiring import mailer as mailer_for
 from objecta import settings as settings_module
 from objecta.embedded import free_port
 from tests.fixtures.mail import REFUSAL
