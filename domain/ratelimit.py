@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import redis.asyncio as aioredis
 
@@ -29,6 +29,7 @@ class Verdict:
     retry_after: int  # seconds until the window resets
 
 
+@runtime_checkable
 class RateLimiter(Protocol):
     async def hit(self, name: str, subject: str, limit: int, window: int) -> Verdict:
         """Count one hit of `subject` against `limit` per `window` seconds."""

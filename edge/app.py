@@ -2,24 +2,26 @@
 
 Run it with `uvicorn --factory edge.app:create_app` (or `edge.app:app`).
 Nothing is configured at import time: `create_app` reads the settings and
-the lifespan opens the pools.
+the lifespan builds the handlers' dependencies (`EdgeServices`) once.
 """
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
-from litestar import Litestar, Request
+from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
 
-from domain import jobs
 from domain.accounts.service import AccountService
-from domain.accounts.tokens import TokenIssuer
+from domain.billing.limits import PlanLimits
 from domain.db import Database
-from domain.ratelimit import RedisRateLimiter
+from domain.ratelimit import RateLimiter, RedisRateLimiter
 from domain.realtime import Publisher, RedisPublisher
 from domain.team.invitations import InvitationRules
 from edge.allow import allow_every_method
@@ -34,48 +36,66 @@ from edge.routes.commands import commands_router
 from edge.routes.notifications import notifications_router
 from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
-from objecta import observability
+from objecta import observability, wiring
 from objecta.broker import BrokerSender, build_broker
-from objecta import settings as settings_module
-from objecta.settings import Settings
+from objecta.settings import Settings, load
 
 
-def provide_publisher(request: Request) -> Publisher:
-    return request.app.state.publisher
+@dataclass
+class EdgeServices:
+    """Everything the edge's handlers are handed, built once per process when the app starts.
+
+    Each field is a dependency of the same name (`Provide`): a handler or a
+    dependency asks for `db`, `accounts`, `plan_limits`... by parameter name.
+    """
+
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis
+    publisher: Publisher
+    rate_limiter: RateLimiter
+    accounts: AccountService
+    plan_limits: PlanLimits
+    invitation_rules: InvitationRules
+
+
+def _dependency(name: str) -> Provide:
+    def provide(state: State) -> Any:
+        return getattr(state.services, name)
+
+    provide.__name__ = f"provide_{name}"
+    return Provide(provide, sync_to_thread=False)
+
+
+DEPENDENCIES = {name: _dependency(name) for name in EdgeServices.__dataclass_fields__} | {
+    "tenant": Provide(provide_tenant, sync_to_thread=False)}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or settings_module.get()
+    """The edge's composition root: settings in, an app whose lifespan builds `EdgeServices`."""
+    settings = settings or load()
     observability.setup(settings, "edge")
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
         broker = build_broker(settings)
-        jobs.use(BrokerSender(broker))
-        app.state.settings = settings
-        app.state.db = Database(settings.database.app_url, settings.database.pool_size)
-        app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
-        app.state.publisher = RedisPublisher(app.state.redis)
-        app.state.rate_limiter = RedisRateLimiter(app.state.redis)
-        app.state.invitation_rules = InvitationRules(
-            per_hour=settings.team.invitations_per_hour, ttl_hours=settings.team.invitation_ttl_hours,
-            free_plan_seats=settings.team.free_plan_seats, app_url=settings.http.app_url)
-        app.state.accounts = AccountService(
-            TokenIssuer(settings.auth.jwt_secret, audience=settings.auth.audience, issuer=settings.auth.issuer,
-                        access_ttl=settings.auth.access_token_ttl, refresh_ttl=settings.auth.refresh_token_ttl),
-            settings.auth.bcrypt_rounds)
+        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        app.state.services = EdgeServices(
+            settings=settings, db=wiring.database(settings, jobs=BrokerSender(broker)), redis=redis,
+            publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis), accounts=wiring.accounts(settings),
+            plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings))
         try:
             yield
         finally:
-            await app.state.redis.aclose()
-            await app.state.db.dispose()
+            await redis.aclose()
+            await app.state.services.db.dispose()
             broker.close()
 
     app = Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
                         notifications_router, team_router, invitations_router, billing_router, webhooks_router],
-        dependencies={"tenant": Provide(provide_tenant), "publisher": Provide(provide_publisher, sync_to_thread=False)},
-        signature_namespace={"Tenant": Tenant, "Publisher": Publisher},
+        dependencies=DEPENDENCIES,
+        signature_namespace={"Tenant": Tenant, "Publisher": Publisher, "State": State},
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,

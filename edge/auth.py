@@ -1,10 +1,11 @@
 """Authentication and the tenant unit of work.
 
-`principal` decodes the bearer token (no I/O). `unit_of_work` opens the
-request's transaction inside the caller's organization and, as its first
-statement, checks that the membership and the login session are still live
-and that the role holds the permission the route asks for. Guards are that
-one function; no handler compares roles itself.
+The `tenant` dependency (`provide_tenant`) verifies the bearer token (no I/O).
+Calling it, `tenant(permission)`, opens the request's one transaction inside
+the caller's organization and, as its first statement, checks that the
+membership and the login session are still live and that the role holds the
+permission the route asks for. Guards are that one call; no handler compares
+roles itself.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class Tenant:
             yield session, member
 
 
-async def provide_tenant(request: Request) -> Tenant:
+def provide_tenant(request: Request, db: Database, accounts: AccountService) -> Tenant:
     """Dependency `tenant`: verifies the bearer token (no I/O yet)."""
-    state = request.app.state
-    return Tenant(state.db, state.accounts, state.accounts.issuer.verify_access(bearer_token(request)))
+    return Tenant(db, accounts, accounts.issuer.verify_access(bearer_token(request)))

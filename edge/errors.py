@@ -13,7 +13,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from domain.errors import DomainError
+from domain.errors import DomainError, error_body
 
 log = logging.getLogger("edge.errors")
 
@@ -26,8 +26,7 @@ CODES = {
 
 def error_response(status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> Response:
-    return Response({"error": {"code": code, "message": message, "details": details}},
-                    status_code=status, headers=headers)
+    return Response(error_body(code, message, details), status_code=status, headers=headers)
 
 
 def domain_error(_: Request, error: DomainError) -> Response:

@@ -45,6 +45,8 @@ AUTHENTICATED = [(401, Unauthorized.code), (401, "missing_token"), (401, Invalid
 ALSO_RAISED_AS = {InvalidToken: ["token_expired", "refresh_token_revoked"]}
 # The database, Redis or the broker cannot be reached right now; retrying later can help.
 UNAVAILABLE = [(503, "unavailable")]
+# The dependencies (edge/app.py, `EdgeServices`) through which a handler reaches them.
+REACHES_STORAGE = {"tenant", "db", "redis", "publisher", "rate_limiter"}
 
 
 def error_schema() -> Schema:
@@ -85,8 +87,8 @@ def complete(app: Litestar) -> None:
 
 def _complete_operation(operation: Operation, handler: Any, components: Components) -> None:
     parameters = handler.parsed_fn_signature.parameters
-    # A handler that takes neither reaches no database, Redis or broker (healthz).
-    errors: list[tuple[int, str]] = list(UNAVAILABLE) if {"tenant", "request"} & set(parameters) else []
+    # A handler given none of these reaches no database, Redis or broker (healthz, the plans list).
+    errors: list[tuple[int, str]] = list(UNAVAILABLE) if REACHES_STORAGE & set(parameters) else []
     if "data" in parameters:
         errors += MALFORMED + TOO_LARGE
         _forbid_unknown_fields(operation, parameters["data"].annotation, components)

@@ -39,13 +39,10 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from domain import realtime
-from domain.accounts.service import AccountService
-from domain.accounts.tokens import Principal, TokenIssuer
-from domain.db import Database
-from domain.errors import DomainError
-from objecta import observability
-from objecta import settings as settings_module
-from objecta.settings import Settings, SettingsError
+from domain.accounts.tokens import Principal
+from domain.errors import DomainError, error_body
+from objecta import observability, wiring
+from objecta.settings import Settings, SettingsError, load
 
 log = logging.getLogger("edge.relay")
 
@@ -70,7 +67,7 @@ def json_response(status: int, payload: Any) -> Response:
 
 def refusal(status: int, code: str, message: str, details: Any = None) -> Response:
     """A refused handshake, in the HTTP contract's error format."""
-    return json_response(status, {"error": {"code": code, "message": message, "details": details}})
+    return json_response(status, error_body(code, message, details))
 
 
 def to_message(event_id: int, event_json: str) -> str | None:
@@ -310,15 +307,11 @@ class Relay:
         self.settings, self.host, self.port = settings, host, port
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.queue_size, self.recheck_interval, self.close_timeout = queue_size, recheck_interval, close_timeout
-        auth = settings.auth
-        self.accounts = AccountService(
-            TokenIssuer(auth.jwt_secret, audience=auth.audience, issuer=auth.issuer,
-                        access_ttl=auth.access_token_ttl, refresh_ttl=auth.refresh_token_ttl),
-            auth.bcrypt_rounds)
+        self.accounts = wiring.accounts(settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then close every client, Redis and the database pool."""
-        self.db = Database(self.settings.database.app_url, self.settings.database.pool_size)
+        self.db = wiring.database(self.settings, jobs=None)  # the relay reads; it never enqueues
         self.redis = aioredis.from_url(self.settings.redis.url, decode_responses=True,
                                        client_name=f"objecta-relay-{os.getpid()}")
         self.hub = Hub(self.redis)
@@ -446,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between checks that a connected login is still live")
     args = parser.parse_args(argv)
     try:
-        settings = settings_module.get()
+        settings = load()
         observability.setup(settings, "relay")
         relay = Relay(settings, host=args.host or settings.http.host,
                       port=settings.http.relay_port if args.port is None else args.port,

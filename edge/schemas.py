@@ -7,7 +7,7 @@ tests/edge/test_contract.py fails for a string in the OpenAPI document without i
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar.params import Parameter
@@ -22,6 +22,14 @@ Clean = msgspec.Meta(pattern=NO_NUL)
 def Described(description: str) -> msgspec.Meta:  # noqa: N802 - reads as a type annotation
     """A field's meaning in the OpenAPI document, where its name does not say it all."""
     return msgspec.Meta(description=description)
+
+
+T = TypeVar("T")
+
+
+def out(value: Any, shape: type[T]) -> T:
+    """A response `shape` filled from `value`'s attributes by name (nested structs and pages too)."""
+    return msgspec.convert(value, shape, from_attributes=True)
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):

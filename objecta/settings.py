@@ -357,19 +357,3 @@ def load(environ: dict | None = None) -> Settings:
         agents=AgentSettings(simulated_models=simulated_models),
     )
 
-
-_current: Settings | None = None
-
-
-def get() -> Settings:
-    """The process-wide settings, loaded on first use."""
-    global _current
-    if _current is None:
-        _current = load()
-    return _current
-
-
-def reset() -> None:
-    """Forget the loaded settings (tests change the environment)."""
-    global _current
-    _current = None

@@ -1,13 +1,28 @@
-"""Every cron entry of the platform, in one table.
+"""Every cron entry of the platform, in one table (data only: nothing here runs).
 
-The scheduler runs `periodiq workers.broker schedules`; workers of the
-`maintenance` queue import this module too, since the ticks run there.
-Times are in the scheduler's time zone: run it with TZ=UTC.
+`workers/maintenance.py` declares a tick actor per entry, so the scheduler runs
+`periodiq workers.broker workers.maintenance`, and the `maintenance` pool,
+which runs the ticks, imports it anyway. Times are in the scheduler's time
+zone: run it with TZ=UTC.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
-from workers.scheduled import Entry, declare_ticks
+from domain.jobs import JobKind
+
+
+@dataclass(frozen=True)
+class Entry:
+    job: str  # also the name of the actor that does the work
+    cron: str  # in the scheduler's local time zone; run it with TZ=UTC
+    queue: str  # where the job's actor runs
+    catch_up: timedelta | None = None  # how far back a missed period is still run
+
+    @property
+    def kind(self) -> JobKind:
+        return JobKind(self.job, queue=self.queue)
+
 
 TABLE = (
     # Re-send commands whose enqueue was lost between commit and broker, or
@@ -28,5 +43,3 @@ TABLE = (
     # (workers/aggregation.py).
     Entry("analytics.aggregate_daily", "0 2 * * *", queue="aggregation", catch_up=timedelta(days=7)),
 )
-
-ticks = declare_ticks(TABLE)

@@ -7,7 +7,7 @@ import logging
 from domain.billing import service as billing
 from domain.billing import webhooks
 from workers.actors import job_actor
-from workers.commands import command_actor
+from workers.runner import command_actor
 from workers.context import context
 
 log = logging.getLogger(__name__)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import schedules  # noqa: F401  (the schedule ticks run on this queue)
+import schedules
 from domain.billing import service as billing
 from domain.billing import dunning, trials, webhooks
 from domain.commands import service as commands
 from workers.context import WorkerContext
-from workers.scheduled import scheduled_actor
+from workers.scheduled import declare_ticks, scheduled_actor
 
 log = logging.getLogger(__name__)
+
+# A tick actor per schedule entry: the scheduler (`periodiq workers.broker workers.maintenance`) sends
+# them, this queue's pool runs them.
+ticks = declare_ticks(schedules.TABLE)
 
 
 @scheduled_actor("commands.sweep", queue="maintenance", max_retries=0)

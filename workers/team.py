@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.team import invitations
-from workers.commands import command_actor
+from workers.runner import command_actor
 
 
 @command_actor(invitations.INVITE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,9 +12,8 @@ from domain import pagination
 from domain.agents import repository
 from domain.agents.errors import AgentNotFound, ConversationNotFound, SimulatedModelUnavailable
 from domain.agents.models import Agent, AgentError, Conversation, Message
+from domain.agents.limits import AgentLimits
 from domain.agents.runtime import AgentRuntime, AgentSpec, is_simulated
-from domain.billing import entitlements, quota
-from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind, Idempotency
 from domain.notifications import service as notifications
@@ -28,13 +28,13 @@ def check_model(model: str, *, simulated_models: bool) -> None:
                                         details={"field": "model"})
 
 
-async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, free: FreeLimits,
+async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, limits: AgentLimits,
                        simulated_models: bool, description: str = "", instructions: str = "") -> Agent:
     """A new agent starts as a draft; deploying it is a command. The plan's agent limit must allow one more,
     and the organization must not be restricted for a failed payment."""
     check_model(model, simulated_models=simulated_models)
-    await entitlements.check_not_restricted(session, org_id)
-    await entitlements.check_agent_available(session, org_id, free=free)
+    await limits.check_may_grow(session, org_id)
+    await limits.check_agent_available(session, org_id)
     agent = Agent(id=uuid.uuid4(), org_id=org_id, name=name.strip(), model=model, description=description,
                   instructions=instructions, status="draft", version=1)
     session.add(agent)
@@ -98,7 +98,7 @@ async def get_conversation(session: AsyncSession, agent_id: uuid.UUID, conversat
 
 
 async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID, *,
-                      role: str, content: str, free: FreeLimits) -> Message:
+                      role: str, content: str, limits: AgentLimits) -> Message:
     """Record a message and count it against the monthly quota.
 
     Generating the agent's reply belongs to the runtime, not this backend.
@@ -108,8 +108,22 @@ async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_i
                       role=role, content=content)
     session.add(message)
     await session.flush()
-    await quota.record_message(session, conversation.org_id, free=free)
+    await limits.record_message(session, conversation.org_id)
     return message
+
+
+async def lock_agent_count(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Serialize agent creation of one organization until commit, so a limit check and its create go together."""
+    await repository.lock_agents(session, org_id)
+
+
+async def count_agents(session: AsyncSession, org_id: uuid.UUID) -> int:
+    return await repository.count_agents(session, org_id)
+
+
+async def count_messages_since(session: AsyncSession, org_id: uuid.UUID, since: datetime) -> int:
+    """Messages of the organization's conversations created since then (all agents)."""
+    return await repository.count_messages_since(session, org_id, since)
 
 
 async def list_messages(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID,
@@ -121,11 +135,11 @@ async def list_messages(session: AsyncSession, agent_id: uuid.UUID, conversation
 DEPLOY = CommandKind("agent.deploy", queue="agents", actor="agents.deploy")
 
 
-async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id: uuid.UUID,
+async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id: uuid.UUID, limits: AgentLimits,
                          idempotency: Idempotency | None) -> Command:
     """Accept a deploy of the agent's current version; a worker carries it out."""
     agent = await get_agent(session, agent_id, for_update=True)
-    await entitlements.check_not_restricted(session, agent.org_id)
+    await limits.check_may_grow(session, agent.org_id)
     command = await commands.submit(session, DEPLOY, org_id=agent.org_id, user_id=user_id, payload={
         "agent_id": str(agent.id), "version": agent.version}, idempotency=idempotency)
     if agent.status != "deploying":

@@ -1,6 +1,6 @@
 """Stripe's webhooks: received by the edge, acted on by the `billing` worker.
 
-The edge verifies the signature (`payments.verify_webhook`), then `receive`
+The edge verifies the signature (`signature.verify_webhook`), then `receive`
 stores the event once by its id and queues `billing.handle_event` only for a
 new one, so Stripe's retries and duplicates cost one row and one job. The
 worker never trusts the event's copy of the object: it fetches the
@@ -23,12 +23,12 @@ from domain import jobs
 from domain.accounts import repository as accounts
 from domain.billing import dunning, plans, repository, trials
 from domain.billing.errors import PaymentRejected
-from domain.billing.payments import InvoiceState, StripePayments
+from domain.billing.payments import InvoiceState, Payments
 from domain.billing.service import record_subscription
 from domain.mail import service as mail
 from domain.models import utcnow
 from domain.notifications import service as notifications
-from domain.team import service as team
+from domain.activity import service as activity
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ async def receive(session: AsyncSession, event: dict[str, Any]) -> bool:
     return new
 
 
-async def handle(session: AsyncSession, payments: StripePayments, event_id: str, *, app_url: str) -> str:
+async def handle(session: AsyncSession, payments: Payments, event_id: str, *, app_url: str) -> str:
     """Act on one stored event (system scope), once: what was done, for the log."""
     event = await repository.event_for_update(session, event_id)
     if event is None:
@@ -103,7 +103,7 @@ async def _org_for(session: AsyncSession, customer: str, hint: str | None) -> uu
     return org_id
 
 
-async def _subscription_changed(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
+async def _subscription_changed(session: AsyncSession, payments: Payments, subscription_id: str) -> str:
     state = await payments.subscription(subscription_id)
     org_id = await _org_for(session, state.customer, state.org_id)
     if org_id is None:
@@ -114,7 +114,7 @@ async def _subscription_changed(session: AsyncSession, payments: StripePayments,
     changed = before is None or (before.status, before.plan, before.cancel_at_period_end) != (
         state.status, after.name if after else before.plan, state.cancel_at_period_end)
     if before is not None and changed:
-        await team.log(session, None, org_id, "billing.subscription_changed", ip=None, details={
+        await activity.record(session, None, org_id, "billing.subscription_changed", ip=None, details={
             "subscription": state.id, "status": state.status, "plan": after.name if after else state.stripe_plan,
             "previous_status": before.status, "cancel_at_period_end": state.cancel_at_period_end})
     # `trial_will_end` is the usual trigger; any event about a trial that ends soon will do (once).
@@ -123,7 +123,7 @@ async def _subscription_changed(session: AsyncSession, payments: StripePayments,
     return f"subscription {state.id} is {state.status}"
 
 
-async def _invoice_changed(session: AsyncSession, payments: StripePayments, invoice_id: str, event_type: str, *,
+async def _invoice_changed(session: AsyncSession, payments: Payments, invoice_id: str, event_type: str, *,
                            app_url: str) -> str:
     invoice = await payments.invoice(invoice_id)
     hint = None
@@ -137,7 +137,7 @@ async def _invoice_changed(session: AsyncSession, payments: StripePayments, invo
                   and await repository.count_paid_invoices(session, org_id) == 0)
     await _record_invoice(session, org_id, invoice, paid_now=invoice.status == "paid" and previous != "paid")
     if invoice.status == "paid" and previous != "paid":
-        await team.log(session, None, org_id, "billing.invoice_paid", ip=None, details={
+        await activity.record(session, None, org_id, "billing.invoice_paid", ip=None, details={
             "invoice": invoice.id, "amount": invoice.amount_paid, "currency": invoice.currency})
     if first_paid and invoice.customer_email:
         await _confirm(session, org_id, invoice, app_url)

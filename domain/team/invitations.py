@@ -23,7 +23,7 @@ from domain.accounts import repository as accounts_repository
 from domain.accounts.models import Membership, User
 from domain.accounts.service import AccountService, Tokens, normalize_email
 from domain.accounts.tokens import Principal
-from domain.billing import entitlements
+from domain.activity import service as activity
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind, Idempotency
 from domain.db import bind_tenant
@@ -33,6 +33,7 @@ from domain.models import utcnow
 from domain.notifications import service as notifications
 from domain.ratelimit import RateLimiter
 from domain.team import repository, service
+from domain.team.limits import SeatLimits
 from domain.team.errors import (
     AlreadyMember,
     InvitationInvalid,
@@ -51,7 +52,6 @@ INVALID = "this invitation link is not valid: it may have expired, been used or 
 class InvitationRules:
     per_hour: int  # INVITATIONS_PER_HOUR, per organization
     ttl_hours: int  # INVITATION_TTL_HOURS
-    free_plan_seats: int  # FREE_PLAN_SEATS
     app_url: str  # where the accept link and the welcome email point
 
 
@@ -60,7 +60,7 @@ def token_hash(token: str) -> str:
 
 
 async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, rules: InvitationRules,
-                 limiter: RateLimiter, idempotency: Idempotency | None = None) -> Command:
+                 limiter: RateLimiter, limits: SeatLimits, idempotency: Idempotency | None = None) -> Command:
     """Invite `email` as `role`: the row is written now, the token and email by the `team.invite` worker.
 
     Refusals happen here, synchronously: a bad email or role, an existing
@@ -70,12 +70,11 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     email = normalize_email(email)
     service.check_role(role)
     service.check_may_manage(actor, role)
-    org = await repository.lock_organization(session, actor.org_id)
-    await entitlements.check_not_restricted(session, actor.org_id)
+    org = await service.lock_seats(session, actor.org_id)
+    await limits.check_may_grow(session, actor.org_id)
     if await repository.is_member_email(session, actor.org_id, email):
         raise AlreadyMember(f"{email} is already a member of this organization")
-    limit = await service.seat_limit(session, actor.org_id, free_plan_seats=rules.free_plan_seats)
-    await service.check_seat_available(session, actor.org_id, limit=limit, replacing_email=email)
+    await service.check_seat_available(session, actor.org_id, limits=limits, replacing_email=email)
     verdict = await limiter.hit("invitations", str(actor.org_id), rules.per_hour, HOUR)
     if not verdict.allowed:
         raise TooManyInvitations(f"your organization may send {rules.per_hour} invitations per hour; "
@@ -86,7 +85,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     if replaced:
         await repository.revoke_invitations(session, [old.id for old in replaced], now)
         for old in replaced:
-            await service.log(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
+            await activity.record(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
                               subject_email=email, details={"invitation_id": str(old.id), "reason": "reinvited"})
         await session.flush()
     invitation = Invitation(id=uuid.uuid4(), org_id=actor.org_id, email=email, role=role, status=PENDING,
@@ -94,7 +93,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
                             created_at=now)
     session.add(invitation)
     await session.flush()
-    await service.log(session, actor.user_id, actor.org_id, "invitation.sent", ip=actor.ip, subject_email=email,
+    await activity.record(session, actor.user_id, actor.org_id, "invitation.sent", ip=actor.ip, subject_email=email,
                       details={"invitation_id": str(invitation.id), "role": role})
     inviter = await accounts_repository.get_user(session, actor.user_id)
     notifications.notify(session, actor.org_id, "team.invited", {
@@ -142,7 +141,7 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: uuid.UUID) 
     service.check_may_manage(actor, invitation.role)
     invitation.status, invitation.revoked_at = REVOKED, utcnow()
     await session.flush()
-    await service.log(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
+    await activity.record(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
                       subject_email=invitation.email, details={"invitation_id": str(invitation.id)})
 
 
@@ -174,7 +173,7 @@ async def accept(session: AsyncSession, accounts: AccountService, *, token: str,
     session.add(Membership(org_id=org_id, user_id=user.id, role=invitation.role))
     invitation.status, invitation.accepted_at, invitation.accepted_by = ACCEPTED, utcnow(), user.id
     await session.flush()
-    await service.log(session, user.id, org_id, "invitation.accepted", ip=ip, subject_user_id=user.id,
+    await activity.record(session, user.id, org_id, "invitation.accepted", ip=ip, subject_user_id=user.id,
                       subject_email=invitation.email,
                       details={"invitation_id": str(invitation.id), "role": invitation.role})
     org = await repository.get_organization(session, org_id)

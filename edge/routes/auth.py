@@ -6,10 +6,11 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Request, Router, get, post
+from litestar import Router, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.accounts.service import AccountService, Tokens
+from domain.db import Database
 from domain.accounts.errors import EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, WeakPassword
 from domain.errors import InvalidInput, NotFound
 from edge.auth import Tenant
@@ -52,18 +53,14 @@ class MeOut(msgspec.Struct):
 
 
 def tokens_out(tokens: Tokens) -> TokensOut:
-    return TokensOut(tokens.access_token, tokens.refresh_token, tokens.token_type, tokens.expires_in,
-                     tokens.user_id, tokens.org_id)
-
-
-def _state(request: Request) -> tuple:
-    return request.app.state.db, request.app.state.accounts
+    return TokensOut(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+                     token_type=tokens.token_type, expires_in=tokens.expires_in, user_id=tokens.user_id,
+                     organization_id=tokens.org_id)
 
 
 @post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
       raises=[EmailTaken, WeakPassword, InvalidInput])
-async def signup(request: Request, data: SignupBody) -> TokensOut:
-    db, accounts = _state(request)
+async def signup(db: Database, accounts: AccountService, data: SignupBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.signup(session, email=data.email, password=data.password, name=data.name,
                                        organization_name=data.organization_name)
@@ -72,8 +69,7 @@ async def signup(request: Request, data: SignupBody) -> TokensOut:
 
 @post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
       raises=[InvalidCredentials, InvalidInput])
-async def login(request: Request, data: LoginBody) -> TokensOut:
-    db, accounts = _state(request)
+async def login(db: Database, accounts: AccountService, data: LoginBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.login(session, email=data.email, password=data.password,
                                       organization_id=data.organization_id)
@@ -82,8 +78,7 @@ async def login(request: Request, data: LoginBody) -> TokensOut:
 
 @post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token",
       raises=[InvalidToken, RefreshTokenReused])
-async def refresh(request: Request, data: RefreshBody) -> TokensOut:
-    db, accounts = _state(request)
+async def refresh(db: Database, accounts: AccountService, data: RefreshBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.refresh(session, data.refresh_token)
     return tokens_out(tokens)
@@ -100,7 +95,8 @@ async def me(tenant: Tenant) -> MeOut:
     async with tenant("org.read") as (session, member):
         accounts: AccountService = tenant.accounts
         user, org = await accounts.profile(session, member)
-    return MeOut(user.id, user.email, user.name, member.role, {"id": str(org.id), "name": org.name})
+    return MeOut(id=user.id, email=user.email, name=user.name, role=member.role,
+                 organization={"id": str(org.id), "name": org.name})
 
 
 auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout], tags=["auth"])

@@ -19,7 +19,7 @@ from domain.commands import service as commands
 from domain.commands.errors import CommandNotFound
 from domain.commands.models import Command, Idempotency
 from edge.auth import Tenant
-from edge.schemas import NO_NUL, Described
+from edge.schemas import NO_NUL, Described, out
 
 # Declared once so every command route documents and validates it alike.
 IdempotencyKey = Annotated[str | None, Parameter(
@@ -49,7 +49,7 @@ class CommandOut(msgspec.Struct):
 
 def accepted(command: Command) -> Response[Accepted]:
     """202 with the command's address; the result arrives there and on the relay."""
-    return Response(Accepted(command.id, command.status), status_code=HTTP_202_ACCEPTED,
+    return Response(Accepted(command_id=command.id, status=command.status), status_code=HTTP_202_ACCEPTED,
                     headers={"Location": f"/v1/commands/{command.id}"})
 
 
@@ -87,8 +87,7 @@ async def accept_command(request: Request, tenant: Tenant, permission: str, idem
 async def get_command(tenant: Tenant, command_id: uuid.UUID) -> CommandOut:
     async with tenant("commands.read") as (session, _):
         command = await commands.get(session, command_id)
-    return CommandOut(command.id, command.kind, command.status, command.result, command.error, command.attempts,
-                      command.created_at, command.updated_at, command.finished_at)
+    return out(command, CommandOut)
 
 
 commands_router = Router("/v1/commands", tags=["commands"], route_handlers=[get_command])

@@ -15,7 +15,7 @@ from domain.realtime import Publisher
 from domain.errors import InvalidInput
 from domain.notifications.errors import NotificationNotFound, UnknownChannel, UnknownNotificationType
 from edge.auth import Tenant
-from edge.schemas import Body, Clean, Cursor, Limit
+from edge.schemas import Body, Clean, Cursor, Limit, out
 
 
 NotificationType = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)]
@@ -58,17 +58,13 @@ class PreferencesUpdate(Body):
     preferences: dict[NotificationType, dict[Channel, bool]]
 
 
-def notification_out(n) -> NotificationOut:
-    return NotificationOut(n.id, n.type, n.title, n.body, n.data, n.read_at, n.created_at)
-
-
 @get("/", summary="My notifications, newest first", raises=[InvalidInput])
 async def list_notifications(tenant: Tenant, cursor: Cursor = None, unread: bool = False,
                              limit: Limit = 50) -> NotificationPage:
     async with tenant("org.read") as (session, member):
         page = await notifications.inbox(session, member.principal.org_id, member.principal.user_id,
                                          unread_only=unread, cursor=cursor, limit=limit)
-    return NotificationPage([notification_out(n) for n in page.items], page.next_cursor)
+    return out(page, NotificationPage)
 
 
 @get("/unread-count", summary="The badge: how many are unread")
@@ -83,7 +79,7 @@ async def mark_read(tenant: Tenant, publisher: Publisher, notification_id: uuid.
     async with tenant("org.read") as (session, member):
         notification = await notifications.mark_read(session, publisher, member.principal.org_id,
                                                      member.principal.user_id, notification_id)
-    return notification_out(notification)
+    return out(notification, NotificationOut)
 
 
 @post("/read-all", status_code=HTTP_200_OK, summary="Mark every notification read")
