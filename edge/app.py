@@ -19,12 +19,18 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
 
 from domain.accounts.service import AccountService
+from domain.admin.service import AdminService
 from domain.billing.limits import PlanLimits
 from domain.db import Database
 from domain.ratelimit import RateLimiter, RedisRateLimiter
 from domain.realtime import Publisher, RedisPublisher
 from domain.team.invitations import InvitationRules
 from edge.allow import allow_every_method
+from edge.admin.auth import admin_auth_router
+from edge.admin.customers import customers_router
+from edge.admin.guard import AdminCaller, provide_admin
+from edge.admin.operations import operations_router
+from edge.admin.tickets import admin_tickets_router
 from edge.auth import Tenant, provide_tenant
 from edge.body import ApiRequest
 from edge.errors import HANDLERS
@@ -34,6 +40,7 @@ from edge.routes.auth import auth_router, me_router
 from edge.routes.billing import billing_router, webhooks_router
 from edge.routes.commands import commands_router
 from edge.routes.notifications import notifications_router
+from edge.routes.support import support_router
 from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
 from objecta import observability, wiring
@@ -57,6 +64,8 @@ class EdgeServices:
     accounts: AccountService
     plan_limits: PlanLimits
     invitation_rules: InvitationRules
+    # The admin realm (docs/admin.md): its own key and audience; `admin` below is built from it.
+    admin_service: AdminService
 
 
 def _dependency(name: str) -> Provide:
@@ -68,7 +77,7 @@ def _dependency(name: str) -> Provide:
 
 
 DEPENDENCIES = {name: _dependency(name) for name in EdgeServices.__dataclass_fields__} | {
-    "tenant": Provide(provide_tenant, sync_to_thread=False)}
+    "tenant": Provide(provide_tenant, sync_to_thread=False), "admin": Provide(provide_admin, sync_to_thread=False)}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -83,7 +92,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.services = EdgeServices(
             settings=settings, db=wiring.database(settings, jobs=BrokerSender(broker)), redis=redis,
             publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis), accounts=wiring.accounts(settings),
-            plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings))
+            plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings),
+            admin_service=wiring.admin(settings))
         try:
             yield
         finally:
@@ -93,9 +103,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
-                        notifications_router, team_router, invitations_router, billing_router, webhooks_router],
+                        notifications_router, team_router, invitations_router, billing_router, webhooks_router,
+                        support_router, admin_auth_router, customers_router, admin_tickets_router,
+                        operations_router],
         dependencies=DEPENDENCIES,
-        signature_namespace={"Tenant": Tenant, "Publisher": Publisher, "State": State},
+        signature_namespace={"Tenant": Tenant, "AdminCaller": AdminCaller, "Publisher": Publisher, "State": State},
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,

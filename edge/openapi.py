@@ -11,7 +11,8 @@ operation from what the handler declares and what its signature shows:
   its shape implies (400 for parameters or a body, 413 for a body, 404 for path
   parameters, 401/403 for the `tenant` dependency, 503 when a dependency is down);
 - request bodies built on `edge.schemas.Body` say `additionalProperties: false`;
-- operations that take `tenant` carry the `bearer` security requirement.
+- operations that take `tenant` carry the `bearer` security requirement; those that take
+  `admin` (edge/admin/guard.py) the admin realm's `adminBearer`, with its 401/403 codes.
 
 tests/edge/test_contract.py checks the result; the schemathesis run checks it
 against what the edge really answers.
@@ -29,24 +30,29 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.routes import HTTPRoute
 
-from domain.accounts.errors import InvalidToken
+from domain.accounts.errors import InvalidToken, OrganizationSuspended
+from domain.admin.errors import AdminForbidden, AdminSessionEnded, AdminTokenInvalid, NetworkNotAllowed
 from domain.errors import Forbidden, Unauthorized
 from edge.schemas import Body
 
 ERROR = "Error"
 BEARER = "bearer"
+ADMIN_BEARER = "adminBearer"
 # What the edge answers with whatever the route (edge/errors.py and edge/auth.py).
 MALFORMED = [(400, "malformed_json"), (400, "validation_failed")]
 TOO_LARGE = [(413, "payload_too_large")]
 NOT_FOUND = [(404, "not_found")]
 AUTHENTICATED = [(401, Unauthorized.code), (401, "missing_token"), (401, InvalidToken.code), (401, "token_expired"),
-                 (401, "session_revoked"), (403, Forbidden.code)]
+                 (401, "session_revoked"), (403, Forbidden.code), (403, OrganizationSuspended.code)]
+# The admin guard: a tenant token answers `invalid_token` here (another key and audience).
+ADMIN_AUTHENTICATED = [(401, "missing_token"), (401, AdminTokenInvalid.code), (401, "token_expired"),
+                       (401, AdminSessionEnded.code), (403, AdminForbidden.code), (403, NetworkNotAllowed.code)]
 # Codes some domain errors are raised with instead of their class's (`code=`).
 ALSO_RAISED_AS = {InvalidToken: ["token_expired", "refresh_token_revoked"]}
 # The database, Redis or the broker cannot be reached right now; retrying later can help.
 UNAVAILABLE = [(503, "unavailable")]
 # The dependencies (edge/app.py, `EdgeServices`) through which a handler reaches them.
-REACHES_STORAGE = {"tenant", "db", "redis", "publisher", "rate_limiter"}
+REACHES_STORAGE = {"tenant", "admin", "db", "redis", "publisher", "rate_limiter"}
 
 
 def error_schema() -> Schema:
@@ -71,7 +77,11 @@ def complete(app: Litestar) -> None:
     components.schemas = {**(components.schemas or {}), ERROR: error_schema()}
     components.security_schemes = {BEARER: SecurityScheme(
         type="http", scheme="bearer", bearer_format="JWT",
-        description="The `access_token` of signup, login, refresh or invitation accept.")}
+        description="The `access_token` of signup, login, refresh or invitation accept."),
+        ADMIN_BEARER: SecurityScheme(
+            type="http", scheme="bearer", bearer_format="JWT",
+            description="The admin realm's `access_token` (`/admin/v1/auth/mfa` or `/refresh`); a tenant token "
+                        "never opens an admin route, nor an admin token a tenant route (docs/admin.md).")}
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -99,6 +109,9 @@ def _complete_operation(operation: Operation, handler: Any, components: Componen
     if "tenant" in parameters:
         errors += AUTHENTICATED
         operation.security = [{BEARER: []}]
+    if "admin" in parameters:
+        errors += ADMIN_AUTHENTICATED
+        operation.security = [{ADMIN_BEARER: []}]
     for error in handler.raises or []:
         errors += [(error.status_code, code) for code in [error.code, *ALSO_RAISED_AS.get(error, [])]]
     codes: dict[int, list[str]] = defaultdict(list)

@@ -8,6 +8,8 @@ import sys
 from objecta import settings as settings_module
 from objecta.settings import SettingsError
 
+ADMIN_ROLES = ("support", "billing", "superadmin")  # domain/admin/permissions.py (not imported: argparse only)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="objecta", description="ObjectaLabs platform backend")
@@ -17,6 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     billing = commands.add_parser("billing", help="billing operations")
     billing_commands = billing.add_subparsers(dest="billing_command", required=True)
     billing_commands.add_parser("sync-catalog", help="create the plans catalog at Stripe (idempotent)")
+    admin = commands.add_parser("admin", help="the admin realm (docs/admin.md)")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_commands.add_parser("create", help="create an admin; prints JSON with the TOTP secret")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--role", default="support", choices=ADMIN_ROLES)
+    create.add_argument("--name", default="")
+    for verb in ("disable", "enable"):
+        toggle = admin_commands.add_parser(verb, help=f"{verb} an admin (their sessions stop at once)")
+        toggle.add_argument("--email", required=True)
+    admin_commands.add_parser("verify-audit", help="check the audit log's hash chain; exit 1 at the first bad row")
     args = parser.parse_args(argv)
 
     try:
@@ -50,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"objecta: plans catalog in sync (created: {', '.join(created) or 'nothing'})")
         return 0
+    if args.command == "admin":
+        from objecta.admin import run
+        return run(settings, args)
     return 1
 
 

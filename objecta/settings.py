@@ -7,6 +7,7 @@ mistake in one run: `SettingsError` carries one clear line per problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -95,6 +96,24 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    """The admin realm (docs/admin.md): its own signing key and audience, so no tenant token opens it."""
+
+    jwt_secret: str
+    access_token_ttl: int  # seconds; short, the refresh token renews it
+    refresh_token_ttl: int  # seconds an admin session lives without being refreshed
+    mfa_token_ttl: int  # seconds between the password step and the code step
+    # None: any address; else admin routes answer 403 `network_not_allowed` from outside these.
+    allowed_networks: tuple | None
+    login_attempts: int  # password or code attempts per admin (and per IP, times 4) per window
+    attempt_window: int  # seconds
+    url: str  # the admin console's address, for links in emails to admins
+    audience: str = "objecta-admin"
+    issuer: str = "objecta"
+    totp_issuer: str = "ObjectaLabs Admin"  # what an authenticator app shows
+
+
+@dataclass(frozen=True)
 class TeamSettings:
     invitations_per_hour: int  # invitations one organization may send per clock hour
     invitation_ttl_hours: int  # how long an invitation link stays valid
@@ -145,6 +164,7 @@ class Settings:
     sentry_dsn: str | None
     log_level: str
     agents: AgentSettings
+    admin: AdminSettings
 
     @property
     def is_production(self) -> bool:
@@ -191,6 +211,20 @@ def _url(env, name, schemes, problems):
         problems.append(f"{name} has no host: {redact(raw)!r}")
         return None
     return raw
+
+
+def _networks(env, name, problems):
+    """CIDRs separated by commas; None when unset (every address may reach the admin routes)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    networks = []
+    for part in raw.split(","):
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            problems.append(f"{name} must be CIDRs separated by commas; {part.strip()!r} is not one")
+    return tuple(networks)
 
 
 def redact(url: str) -> str:
@@ -252,6 +286,15 @@ def load(environ: dict | None = None) -> Settings:
         problems.append("SENTRY_DSN must be an http(s) URL")
 
     jwt_secret = env.get("JWT_SECRET") or None
+    admin_secret = env.get("ADMIN_JWT_SECRET") or None
+    if production:
+        if not admin_secret:
+            problems.append("ADMIN_JWT_SECRET is required when OBJECTA_ENV=production")
+        elif len(admin_secret) < 32:
+            problems.append("ADMIN_JWT_SECRET must be at least 32 characters")
+        elif admin_secret == jwt_secret:
+            problems.append("ADMIN_JWT_SECRET must differ from JWT_SECRET (two realms, two keys)")
+    allowed_networks = _networks(env, "ADMIN_ALLOWED_NETWORKS", problems)
     if production:
         for name, value in (("JWT_SECRET", jwt_secret), ("DATABASE_URL", db_url),
                             ("APP_DATABASE_URL", app_db_url), ("REDIS_URL", redis_url)):
@@ -327,6 +370,9 @@ def load(environ: dict | None = None) -> Settings:
     # for a new one when a late retry arrives.
     event_retention = _int(env, "STRIPE_EVENT_RETENTION_DAYS", 30, problems, minimum=4)
     stripe_port = _int(env, "EMBEDDED_STRIPE_PORT", 58420, problems, minimum=1)
+    admin_access_ttl = _int(env, "ADMIN_ACCESS_TOKEN_TTL", 600, problems, minimum=30)
+    admin_refresh_ttl = _int(env, "ADMIN_REFRESH_TOKEN_TTL", 12 * 3600, problems, minimum=60)
+    admin_attempts = _int(env, "ADMIN_LOGIN_ATTEMPTS", 5, problems, minimum=1)
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
@@ -336,6 +382,8 @@ def load(environ: dict | None = None) -> Settings:
 
     if not jwt_secret:
         jwt_secret = _secret_file(home, "jwt_secret")
+    if not admin_secret:
+        admin_secret = _secret_file(home, "admin_jwt_secret")
     if not webhook_secret:
         webhook_secret = "whsec_" + _secret_file(home, "stripe_webhook_secret")
     billing = BillingSettings(stripe_secret_key=stripe_key, api_base=stripe_base, webhook_secret=webhook_secret,
@@ -355,5 +403,9 @@ def load(environ: dict | None = None) -> Settings:
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
         agents=AgentSettings(simulated_models=simulated_models),
+        admin=AdminSettings(jwt_secret=admin_secret, access_token_ttl=admin_access_ttl,
+                            refresh_token_ttl=admin_refresh_ttl, mfa_token_ttl=300,
+                            allowed_networks=allowed_networks, login_attempts=admin_attempts, attempt_window=900,
+                            url=(env.get("ADMIN_URL") or http.app_url + "/admin").rstrip("/")),
     )
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from domain.accounts.service import AccountService
+from domain.admin.service import AdminService
+from domain.admin.tokens import AdminTokenIssuer
 from domain.accounts.tokens import TokenIssuer
 from domain.billing.limits import PlanLimits
 from domain.billing.plans import FreeLimits
@@ -43,6 +45,16 @@ def accounts(settings: Settings) -> AccountService:
     issuer = TokenIssuer(auth.jwt_secret, audience=auth.audience, issuer=auth.issuer,
                          access_ttl=auth.access_token_ttl, refresh_ttl=auth.refresh_token_ttl)
     return AccountService(issuer, auth.bcrypt_rounds)
+
+
+def admin(settings: Settings) -> AdminService:
+    """The admin realm: its own signing key (ADMIN_JWT_SECRET) and audience, never the tenant's."""
+    realm = settings.admin
+    issuer = AdminTokenIssuer(realm.jwt_secret, audience=realm.audience, issuer=realm.issuer,
+                              access_ttl=realm.access_token_ttl, refresh_ttl=realm.refresh_token_ttl,
+                              mfa_ttl=realm.mfa_token_ttl)
+    return AdminService(issuer, bcrypt_rounds=settings.auth.bcrypt_rounds, attempts=realm.login_attempts,
+                        window=realm.attempt_window, totp_issuer=realm.totp_issuer)
 
 
 def plan_limits(settings: Settings) -> PlanLimits:

@@ -7,12 +7,14 @@ their own ports, which `limits.PlanLimits` implements.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.accounts import service as accounts
 from domain.agents import service as agents
 from domain.billing import plans, repository
 from domain.billing.errors import OrganizationRestricted, PlanLimitReached, SeatsInUse
@@ -34,11 +36,19 @@ class Standing:
 async def standing(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> Standing:
     """With `free`, the free plan carries the configured limits instead of the catalog's defaults."""
     subscription = await repository.current_subscription(session, org_id)
+    # Seats and agents an admin granted on top of the plan (docs/admin.md).
+    extra_seats, extra_agents = await accounts.organization_grants(session, org_id)
     if subscription is not None and subscription.live and subscription.plan in plans.PLANS:
-        plan = plans.PLANS[subscription.plan]
-        return Standing(plan, plans.seats_of(plan, subscription.quantity), subscription)
-    free_plan = plans.configured(plans.PLANS[plans.FREE], free)
-    return Standing(free_plan, free_plan.seats, subscription)
+        plan = _with_extra_agents(plans.PLANS[subscription.plan], extra_agents)
+        return Standing(plan, plans.seats_of(plan, subscription.quantity) + extra_seats, subscription)
+    free_plan = _with_extra_agents(plans.configured(plans.PLANS[plans.FREE], free), extra_agents)
+    return Standing(free_plan, free_plan.seats + extra_seats, subscription)
+
+
+def _with_extra_agents(plan: plans.Plan, extra: int) -> plans.Plan:
+    if not extra or plan.agent_limit is None:
+        return plan
+    return dataclasses.replace(plan, agent_limit=plan.agent_limit + extra)
 
 
 async def current_plan(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> plans.Plan:
