@@ -35,6 +35,11 @@ class RateLimiter(Protocol):
         """Count one hit of `subject` against `limit` per `window` seconds."""
         ...
 
+    async def peek(self, name: str, subject: str, limit: int, window: int) -> Verdict:
+        """Where `subject` stands in the current window, without counting a hit (for limits on failures:
+        peek before the attempt, hit after a failure)."""
+        ...
+
 
 def window_key(name: str, subject: str, window: int, now: float | None = None) -> tuple[str, int]:
     """The counter's key for the current window, and the seconds left in it."""
@@ -52,3 +57,8 @@ class RedisRateLimiter:
         key, left = window_key(name, subject, window)
         count, _ = await self._script(keys=[key], args=[window + 60])
         return Verdict(allowed=int(count) <= limit, count=int(count), retry_after=left)
+
+    async def peek(self, name: str, subject: str, limit: int, window: int) -> Verdict:
+        key, left = window_key(name, subject, window)
+        count = int(await self._redis.get(key) or 0)
+        return Verdict(allowed=count < limit, count=count, retry_after=left)

@@ -49,6 +49,10 @@ log = logging.getLogger("edge.relay")
 SLOW_CLIENT = "client too slow; reconnect with last_event_id"
 REDIS_LOST = "relay lost its Redis connection; reconnect with last_event_id"
 SESSION_ENDED = "session ended; sign in again"
+# Published on an organization's channel by the admin realm (domain/admin/customers.py): its clients get the
+# event, then are closed at once instead of at the next minute's recheck.
+SUSPENDED = '"type":"organization.suspended"'
+SUSPENDED_REASON = "organization suspended"
 # Past the per-client queue only this (and the kernel's socket buffers) waits for a client.
 WRITE_LIMIT = 32 * 1024
 MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say; a big frame is abuse
@@ -156,6 +160,7 @@ class Client:
         self._queue_size, self._close_timeout = queue_size, close_timeout
         self._ready = asyncio.Event()
         self._closing: asyncio.Task | None = None
+        self.suspended = False
 
     def deliver(self, event_id: int, message: str) -> None:
         """Queue a live event; drop the client if its queue is full."""
@@ -164,6 +169,11 @@ class Client:
         elif self._closing is None:
             self._queue.append((event_id, message))
             self._ready.set()
+
+    def suspend(self) -> None:
+        """Close once the queued events (the suspension notice last) are sent: `_forward` sees the flag."""
+        self.suspended = True
+        self._ready.set()
 
     def drop(self, code: int, reason: str) -> None:
         """Close this client's websocket (once), in the background."""
@@ -175,6 +185,8 @@ class Client:
     async def next_event(self, timeout: float) -> tuple[int, str] | None:
         """The oldest queued event, or None after `timeout` seconds without one."""
         if not self._queue:
+            if self.suspended:
+                return None
             self._ready.clear()
             try:
                 async with asyncio.timeout(max(timeout, 0)):
@@ -275,8 +287,11 @@ class Hub:
             if not raw_id.isdecimal():
                 log.warning("skipping a message without an id on %s", topic)
             elif text := to_message(int(raw_id), event_json):
+                suspended = SUSPENDED in text  # to_message writes compact JSON: the type reads exactly so
                 for client in list(self._clients[topic]):
                     client.deliver(int(raw_id), text)
+                    if suspended:
+                        client.suspend()
 
     async def _reconnected(self, connection) -> None:
         log.warning("Redis pub/sub reconnected; dropping clients so they replay")
@@ -404,6 +419,9 @@ class Relay:
                 if event is not None and event[0] > last_sent:
                     await connection.send(event[1])
                     last_sent = event[0]
+                if client.suspended and event is None:
+                    client.drop(CloseCode.POLICY_VIOLATION, SUSPENDED_REASON)
+                    return
         except ConnectionClosed:
             pass
         except Exception:

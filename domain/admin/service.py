@@ -79,16 +79,24 @@ class AdminService:
 
     # Login -----------------------------------------------------------------------------------
 
-    async def _throttle(self, limiter: RateLimiter, step: str, subject: str, ip: str | None) -> None:
-        """Count one attempt of `step` for `subject` and for `ip`; 429 once either is over its limit."""
+    def _subjects(self, step: str, subject: str, ip: str | None) -> list[tuple[str, str, int]]:
         checks = [(f"admin_{step}", subject, self.attempts)]
         if ip:
             checks.append((f"admin_{step}_ip", ip, self.attempts * IP_FACTOR))
-        for name, who, limit in checks:
-            verdict = await limiter.hit(name, who, limit, self.window)
+        return checks
+
+    async def _refuse_if_throttled(self, limiter: RateLimiter, step: str, subject: str, ip: str | None) -> None:
+        """429 while the admin or the address has used up its failures of `step` in this window."""
+        for name, who, limit in self._subjects(step, subject, ip):
+            verdict = await limiter.peek(name, who, limit, self.window)
             if not verdict.allowed:
-                raise TooManyAttempts("too many attempts; wait before trying again",
+                raise TooManyAttempts("too many failed attempts; wait before trying again",
                                       retry_after=verdict.retry_after, details={"retry_after": verdict.retry_after})
+
+    async def _count_failure(self, limiter: RateLimiter, step: str, subject: str, ip: str | None) -> None:
+        # Only failures count: an admin signing in often is never throttled, a guesser soon is.
+        for name, who, limit in self._subjects(step, subject, ip):
+            await limiter.hit(name, who, limit, self.window)
 
     async def login(self, session: AsyncSession, limiter: RateLimiter, *, email: str, password: str,
                     ip: str | None) -> tuple[AdminUser, MfaChallenge]:
@@ -97,13 +105,14 @@ class AdminService:
             email = normalize_email(email)
         except InvalidInput:
             raise AdminInvalidCredentials("wrong email or password") from None
-        await self._throttle(limiter, "login", email, ip)
+        await self._refuse_if_throttled(limiter, "login", email, ip)
         admin = await repository.admin_by_email(session, email)
         if self._dummy_hash is None:
             self._dummy_hash = passwords.dummy_hash(self.bcrypt_rounds)
         hashed = admin.password_hash if admin else self._dummy_hash
         ok = await asyncio.to_thread(passwords.verify_password, password, hashed)
         if admin is None or not ok or admin.disabled_at is not None:
+            await self._count_failure(limiter, "login", email, ip)
             raise AdminInvalidCredentials("wrong email or password")
         return admin, MfaChallenge(self.issuer.mfa_token(admin.id), self.issuer.mfa_ttl)
 
@@ -116,16 +125,20 @@ class AdminService:
     async def verify_mfa(self, session: AsyncSession, limiter: RateLimiter, admin: AdminUser, *, code: str,
                          ip: str | None, user_agent: str | None) -> AdminTokens:
         """Step two: a TOTP code (once) or an unused recovery code; opens a session."""
-        await self._throttle(limiter, "mfa", str(admin.id), ip)
+        await self._refuse_if_throttled(limiter, "mfa", str(admin.id), ip)
         digits = code.strip().replace(" ", "")
+        refusal = None
         if digits.isdigit() and len(digits) == 6:
             step = self._matching_step(admin.totp_secret, digits)
             if step is None:
-                raise InvalidMfaCode("wrong code")
-            if not await repository.use_totp_step(session, admin.id, step):
-                raise InvalidMfaCode("this code was used already; wait for the next one")
+                refusal = "wrong code"
+            elif not await repository.use_totp_step(session, admin.id, step):
+                refusal = "this code was used already; wait for the next one"
         elif not await repository.use_recovery_code(session, admin.id, hash_recovery_code(digits)):
-            raise InvalidMfaCode("wrong code")
+            refusal = "wrong code"
+        if refusal is not None:
+            await self._count_failure(limiter, "mfa", str(admin.id), ip)
+            raise InvalidMfaCode(refusal)
         refresh_id = uuid.uuid4()
         session_id = await repository.open_session(session, admin.id, refresh_id, ip=ip, user_agent=user_agent,
                                                    expires_at=self._refresh_expiry())

@@ -25,7 +25,7 @@ from typing import Any
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.admin import audit
+from domain.admin import audit as audit_log
 from domain.admin.errors import NetworkNotAllowed
 from domain.admin.models import Admin, AdminPrincipal, AuditEntry
 from domain.admin.service import AdminService
@@ -93,7 +93,7 @@ def _failed(entry: AuditEntry, error: BaseException) -> None:
 async def write(db: Database, entry: AuditEntry) -> None:
     """The audit row of a failed request, in a transaction of its own."""
     async with db.transaction(system=True) as session:
-        await audit.record(session, entry)
+        await audit_log.record(session, entry)
 
 
 @asynccontextmanager
@@ -135,7 +135,7 @@ class AdminCaller:
                 entry.admin_email = admin.email
                 yield session, admin, entry
                 entry.status_code = entry.status_code or 200
-                await audit.record(session, entry)
+                await audit_log.record(session, entry)
         except BaseException as error:
             _failed(entry, error)
             try:
