@@ -54,6 +54,9 @@ CAPABILITIES = {
     "agents": {"commands", "notifications"},
     "team": {"accounts", "activity", "commands", "mail", "notifications"},
     "billing": {"accounts", "activity", "agents", "commands", "mail", "notifications", "team"},
+    "support": {"accounts", "notifications", "mail"},
+    # The admin realm sits above everything it administers; nothing imports it.
+    "admin": {"accounts", "activity", "agents", "billing", "commands", "mail", "notifications", "team", "support"},
 }
 
 

@@ -26,8 +26,6 @@ PlanFilter = Annotated[Literal["free", "starter", "pro", "enterprise"] | None, P
 StatusFilter = Annotated[Literal["active", "suspended", "trialing", "past_due"] | None, Parameter(
     description="`active`/`suspended` by suspension; `trialing`/`past_due` by subscription.")]
 Reason = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=500)]
-Note = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=5000)]
-Extra = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 
 
 class CustomerOut(msgspec.Struct):
@@ -72,9 +70,11 @@ class CustomerPatch(Body):
         "true suspends (needs `reason`): every member is refused with 403 `organization_suspended` and their "
         "websockets close; false lifts it."))] = None
     reason: Reason | None = None
-    extra_seats: Annotated[Extra | None, msgspec.Meta(description="Seats on top of the plan's.")] = None
-    extra_agents: Annotated[Extra | None, msgspec.Meta(description="Agents on top of the plan's limit.")] = None
-    note: Annotated[Note | None, msgspec.Meta(description="An internal note (never shown to the customer).")] = None
+    extra_seats: Annotated[int, msgspec.Meta(ge=0, le=100_000, description="Seats on top of the plan's.")] | None = None
+    extra_agents: Annotated[int, msgspec.Meta(ge=0, le=100_000,
+                                              description="Agents on top of the plan's limit.")] | None = None
+    note: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=5000, description=(
+        "An internal note (never shown to the customer)."))] | None = None
 
 
 class Changed(msgspec.Struct):

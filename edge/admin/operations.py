@@ -33,8 +33,8 @@ class BroadcastBody(Body):
         description="The notification type members receive (in-app; by email as their preferences say).")]
     message: Message
     headline: Headline | None = None
-    window: Annotated[Headline | None, msgspec.Meta(
-        description="When, for maintenance: e.g. `Sunday 02:00-03:00 UTC`.")] = None
+    window: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=200, description=(
+        "When, for maintenance: e.g. `Sunday 02:00-03:00 UTC`."))] | None = None
     organizations: Annotated[list[uuid.UUID], msgspec.Meta(max_length=10_000, description=(
         "Only these organizations; with `plans`, the organizations in either."))] | None = None
     plans: Annotated[list[PlanName], msgspec.Meta(max_length=4, description=(

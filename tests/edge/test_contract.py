@@ -8,7 +8,8 @@ import pytest
 
 PUBLIC = {("post", "/v1/auth/signup"), ("post", "/v1/auth/login"), ("post", "/v1/auth/refresh"),
           ("post", "/v1/invitations/accept"), ("get", "/v1/billing/plans"), ("post", "/v1/webhooks/stripe"),
-          ("get", "/healthz"), ("get", "/readyz")}
+          ("get", "/healthz"), ("get", "/readyz"),
+          ("post", "/admin/v1/auth/login"), ("post", "/admin/v1/auth/mfa"), ("post", "/admin/v1/auth/refresh")}
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -109,9 +110,13 @@ def test_bearer_security_on_authenticated_routes_only(document):
     for method, path, operation in operations(document):
         if (method, path) in PUBLIC:
             assert not operation.get("security"), (method, path)
+        elif path.startswith("/admin/"):  # the admin realm's own scheme (docs/admin.md)
+            assert operation.get("security") == [{"adminBearer": []}], (method, path)
+            assert "network_not_allowed" in operation["responses"]["403"]["description"], (method, path)
         elif not path.startswith("/schema"):
             assert operation.get("security") == [{"bearer": []}], (method, path)
             assert "401" in operation["responses"], (method, path)
+            assert "organization_suspended" in operation["responses"]["403"]["description"], (method, path)
 
 
 def test_options_allows_every_method_of_the_path(owner):

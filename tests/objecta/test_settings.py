@@ -95,7 +95,7 @@ def test_simulated_models_are_on_in_development_and_test_and_never_in_production
     assert load(home).agents.simulated_models
     assert load({**home, "OBJECTA_ENV": "test"}).agents.simulated_models
     assert not load({**home, "SIMULATED_MODELS": "false"}).agents.simulated_models
-    production = {**home, "OBJECTA_ENV": "production", "JWT_SECRET": "x" * 32, "DATABASE_URL": "postgresql://h/d",
+    production = {**home, "OBJECTA_ENV": "production", "JWT_SECRET": "x" * 32, "ADMIN_JWT_SECRET": "y" * 32, "DATABASE_URL": "postgresql://h/d",
                   "APP_DATABASE_URL": "postgresql://a@h/d", "REDIS_URL": "redis://h:6379/0",
                   "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_y"}
     assert not load(production).agents.simulated_models
@@ -115,3 +115,17 @@ def test_the_per_organization_cap_has_a_default_and_is_validated(tmp_path):
     with pytest.raises(SettingsError) as caught:
         load({**home, "ORG_CONCURRENCY_PER_QUEUE": "-1"})
     assert caught.value.problems == ["ORG_CONCURRENCY_PER_QUEUE must be at least 0, got -1"]
+
+
+def test_the_admin_realm_has_its_own_key_and_networks(tmp_path):
+    home = {"OBJECTA_HOME": str(tmp_path)}
+    loaded = load(home)
+    assert loaded.admin.jwt_secret != loaded.auth.jwt_secret and len(loaded.admin.jwt_secret) >= 32
+    assert loaded.admin.allowed_networks is None
+    assert [str(n) for n in load({**home, "ADMIN_ALLOWED_NETWORKS": "10.0.0.0/8, 192.168.1.7"}).admin
+            .allowed_networks] == ["10.0.0.0/8", "192.168.1.7/32"]
+    with pytest.raises(SettingsError) as bad:
+        load({**home, "ADMIN_ALLOWED_NETWORKS": "10.0.0.0/8,nowhere", "OBJECTA_ENV": "production",
+              "JWT_SECRET": "s" * 32, "ADMIN_JWT_SECRET": "s" * 32})
+    assert "'nowhere' is not one" in str(bad.value)
+    assert "ADMIN_JWT_SECRET must differ from JWT_SECRET" in str(bad.value)
