@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Response, Router, get, post
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_200_OK
 
 from domain.admin import audit as audit_log
 from domain.admin import repository as admin_repository
@@ -70,8 +70,11 @@ class AuditPage(msgspec.Struct):
     next_cursor: int | None
 
 
-@post("/broadcasts", status_code=HTTP_202_ACCEPTED,
-      summary="Notify every member of all (or the chosen) organizations: maintenance, update, downtime",
+# 200, not 202: a 202 here means a command with an Idempotency-Key (docs/decisions.md, 41); a broadcast is
+# queued for the notifications pool, and a retried request sends it again (docs/admin.md).
+@post("/broadcasts", status_code=HTTP_200_OK,
+      summary="Notify every member of all (or the chosen) organizations: maintenance, update, downtime "
+              "(fanned out by the notifications pool after this answer)",
       opt=audit("broadcasts.send", "broadcast"))
 async def broadcast(admin: AdminCaller, data: BroadcastBody) -> BroadcastOut:
     async with admin("broadcasts.send") as (session, _, entry):

@@ -159,3 +159,22 @@ def test_every_admin_route_declares_its_audit_action(client):
                 if "admin" in h.parsed_fn_signature.parameters]
     assert len(handlers) >= 10
     assert [h for h in handlers if not isinstance(h.opt.get("audit"), Audited)] == []
+
+
+def test_objecta_admin_create_prints_the_totp_secret_and_uri(client, settings, capsys):
+    import asyncio
+    import json
+    from argparse import Namespace
+
+    from objecta.admin import _create
+
+    email = f"cli-{pyotp.random_base32()[:8].lower()}@objecta.example"
+    assert asyncio.run(_create(settings, Namespace(email=email, password=ADMIN_PASSWORD, role="billing",
+                                                   name="Ops"))) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["role"] == "billing" and len(printed["recovery_codes"]) == 10
+    assert printed["otpauth_uri"].startswith("otpauth://totp/") and printed["totp_secret"] in printed["otpauth_uri"]
+    mfa_token = password_step(client, email).json()["mfa_token"]
+    signed_in = client.post("/admin/v1/auth/mfa", json={"mfa_token": mfa_token,
+                                                        "code": pyotp.TOTP(printed["totp_secret"]).now()})
+    assert signed_in.status_code == 200 and signed_in.json()["role"] == "billing"
