@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from domain import jobs
 from domain.agents.runtime import AgentRuntime, LocalRuntime
+from domain.analytics.counters import HotCounters
 from domain.billing.payments import StripePayments
 from domain.db import Database
 from domain.realtime import RedisPublisher
@@ -27,6 +28,7 @@ class WorkerContext:
     publisher: RedisPublisher
     runtime: AgentRuntime
     payments: StripePayments
+    counters: HotCounters
 
 
 _context: WorkerContext | None = None
@@ -43,5 +45,6 @@ def context() -> WorkerContext:
                                                                 settings.database.pool_size),
                                  publisher=RedisPublisher(redis), runtime=LocalRuntime(simulate=settings.agents.simulated_models),
                                  payments=StripePayments(settings.billing.stripe_secret_key,
-                                                         settings.billing.api_base))
+                                                         settings.billing.api_base),
+                                 counters=HotCounters(redis))
     return _context

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 import schedules  # noqa: F401  (the schedule ticks run on this queue)
+from domain.analytics import service as analytics
 from domain.billing import service as billing
 from domain.billing import dunning, trials, webhooks
 from domain.commands import service as commands
@@ -86,3 +87,16 @@ async def check_grace(ctx: WorkerContext, period: datetime) -> None:
         log.info("reminded %d organization(s) of an unpaid invoice", len(reminded))
     if restricted:
         log.warning("restricted %d organization(s) for a failed payment", len(restricted))
+
+
+# A batch takes milliseconds; one kept this long lost its message or its worker.
+UNFINISHED_BATCH_AFTER = 60
+
+
+@scheduled_actor("analytics.sweep_batches", queue="maintenance", max_retries=0)
+async def sweep_batches(ctx: WorkerContext, period: datetime) -> None:
+    """Re-send analytics batches accepted but not finished (a system-scoped transaction)."""
+    async with ctx.db.transaction(system=True) as session:
+        resent = await analytics.resend_batches(session, older_than=UNFINISHED_BATCH_AFTER)
+    if resent:
+        log.warning("sweeper re-sent %d unfinished analytics batch(es)", resent)
