@@ -13,7 +13,8 @@ from domain.agents.errors import AgentNotFound, ConversationNotFound
 from domain.agents.models import Agent, AgentError, Conversation, Message
 from domain.agents.runtime import AgentRuntime, AgentSpec, is_simulated
 from domain.analytics import service as analytics
-from domain.analytics.models import AGENT_ERROR, CONVERSATION, DEPLOY, MESSAGE
+from domain.analytics.models import AGENT_ERROR, CONVERSATION, MESSAGE
+from domain.analytics.models import DEPLOY as DEPLOYED
 from domain.billing import entitlements, quota
 from domain.billing.plans import FreeLimits
 from domain.commands import service as commands
@@ -150,7 +151,7 @@ async def deploy(session: AsyncSession, command: Command, runtime: AgentRuntime)
     agent.status = "deployed"
     agent.deployed_version = version
     await session.flush()
-    await analytics.emit(session, agent.org_id, DEPLOY, subject=f"{agent.id}:{version}", agent_id=agent.id)
+    await analytics.emit(session, agent.org_id, DEPLOYED, subject=f"{agent.id}:{version}", agent_id=agent.id)
     notifications.notify(session, agent.org_id, "agent.deployed",
                          {"agent_id": str(agent.id), "agent_name": agent.name, "version": version})
     return {"agent_id": str(agent.id), "version": version, "endpoint": deployment.endpoint}

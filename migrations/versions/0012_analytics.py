@@ -191,7 +191,7 @@ def upgrade() -> None:
     grant select, insert on analytics_events to {app};
     grant select, insert, delete on analytics_event_ids to {app};
     grant select, insert, update, delete on event_batches to {app};
-    grant select, insert, delete on analytics_stale_days to {app};
+    grant select, insert, update, delete on analytics_stale_days to {app};
     grant select, insert, delete on analytics_alerts to {app};
     grant select, insert, update on daily_metrics to {app};
     grant select, insert, update on agent_metrics to {app};
