@@ -38,8 +38,8 @@ class StoredEvent(msgspec.Struct, array_like=True):
     name: str
     agent_id: uuid.UUID | None
     occurred_at: datetime
-    # Raw JSON: the worker copies it into Postgres without decoding it again.
-    properties: msgspec.Raw | None = None
+    # Raw JSON (`null` when absent): the worker copies it into Postgres without decoding it.
+    properties: msgspec.Raw = msgspec.Raw(b"null")
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def copy_text(events: Sequence[StoredEvent]) -> bytes:
         lines.append("\t".join((
             _escape(event.event_id), event.name, str(event.agent_id) if event.agent_id else "\\N",
             event.occurred_at.isoformat(),
-            _escape(bytes(event.properties).decode()) if event.properties is not None else "\\N")))
+            "\\N" if bytes(event.properties) == b"null" else _escape(bytes(event.properties).decode()))))
     lines.append("")
     return "\n".join(lines).encode()
 

@@ -101,7 +101,7 @@ async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[E
     for event, encoded in zip(events, properties):
         if event.event_id not in unique:
             unique[event.event_id] = StoredEvent(event.event_id, event.name, event.agent_id, event.occurred_at or now,
-                                                 msgspec.Raw(encoded) if encoded is not None else None)
+                                                 msgspec.Raw(encoded or b"null"))
     batch_id = uuid.uuid4()
     await _keep(session, batch_id, sender.org_id, now, list(unique.values()))
     return Accepted(batch_id, len(events))
