@@ -61,7 +61,7 @@ async def known_agents(session: AsyncSession, agent_ids: Iterable[uuid.UUID]) ->
 
 
 async def insert_batch(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uuid.UUID, received_at: datetime,
-                       event_count: int, events: bytes) -> None:
+                       event_count: int, events: str) -> None:
     await session.execute(text(
         "insert into event_batches (id, org_id, received_at, event_count, events) "
         "values (:id, :org, :received, :n, :events)"),
@@ -76,7 +76,7 @@ async def lock_batch(session: AsyncSession, batch_id: uuid.UUID):
     return rows.first()
 
 
-STAGING = ("create temp table if not exists analytics_staging (event_id text, name text, agent_id uuid, "
+STAGING = ("create temp table if not exists analytics_staging (event_id text collate \"C\", name text, agent_id uuid, "
            "occurred_at timestamptz, properties jsonb) on commit delete rows")
 
 # Only events whose (organization, event_id) is new get a row in analytics_event_ids, and

@@ -110,8 +110,10 @@ async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[E
 async def _keep(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, now: datetime,
                 events: list[StoredEvent]) -> None:
     await repository.insert_batch(session, batch_id=batch_id, org_id=org_id, received_at=now,
-                                  event_count=len(events), events=_encode(events))
-    jobs.enqueue(session, INGEST, str(batch_id), str(org_id), org_id=org_id)
+                                  event_count=len(events), events=_encode(events).decode())
+    # No org_id option: like notification deliveries (decision 42) a batch takes milliseconds, and
+    # the per-organization cap would send a busy organization's batches through the delay queue.
+    jobs.enqueue(session, INGEST, str(batch_id), str(org_id))
 
 
 async def emit(session: AsyncSession, org_id: uuid.UUID, name: str, *, subject: Any,
@@ -232,5 +234,5 @@ async def resend_batches(session: AsyncSession, *, older_than: int, limit: int =
     """
     stale = await repository.stale_batches(session, utcnow() - timedelta(seconds=older_than), limit)
     for batch_id, org_id in stale:
-        jobs.enqueue(session, INGEST, str(batch_id), str(org_id), org_id=org_id)
+        jobs.enqueue(session, INGEST, str(batch_id), str(org_id))
     return len(stale)

@@ -31,7 +31,7 @@ def upgrade() -> None:
     -- another occurred_at (or none). Uniqueness lives in analytics_event_ids.
     create table analytics_events (
         org_id uuid not null,
-        event_id text not null,
+        event_id text collate "C" not null,
         name text not null,
         agent_id uuid,
         occurred_at timestamptz not null,
@@ -49,7 +49,7 @@ def upgrade() -> None:
     -- partition key; pruned with the partitions' retention (docs/analytics.md).
     create table analytics_event_ids (
         org_id uuid not null,
-        event_id text not null,
+        event_id text collate "C" not null,
         occurred_at timestamptz not null,
         primary key (org_id, event_id)
     );
@@ -63,7 +63,7 @@ def upgrade() -> None:
         org_id uuid not null references organizations (id) on delete cascade,
         received_at timestamptz not null default now(),
         event_count integer not null,
-        events bytea not null,  -- the validated events as JSON (msgspec), occurred_at filled in
+        events text not null,  -- the validated events as JSON (msgspec), occurred_at filled in
         ingested_at timestamptz,  -- events stored (the counters may not be bumped yet)
         counts jsonb  -- what was newly stored, grouped for the counters: [[day, hour, name, agent, n], ...]
     );
