@@ -30,7 +30,7 @@ TABLE = (
     Entry("analytics.aggregate_late", "*/10 * * * *", queue="aggregation"),
     # Analytics partitions: next month's created, months past ANALYTICS_RETENTION_DAYS dropped.
     Entry("analytics.keep_partitions", "30 1 * * *", queue="aggregation", catch_up=timedelta(days=3)),
-    # Re-send analytics batches kept but not finished after a minute (workers/maintenance.py).
+    # Re-send analytics batches kept but not finished after two minutes (workers/maintenance.py).
     Entry("analytics.sweep_batches", "* * * * *", queue="maintenance"),
 )
 

@@ -89,8 +89,9 @@ async def check_grace(ctx: WorkerContext, period: datetime) -> None:
         log.warning("restricted %d organization(s) for a failed payment", len(restricted))
 
 
-# A batch takes milliseconds; one kept this long lost its message or its worker.
-UNFINISHED_BATCH_AFTER = 60
+# A batch takes milliseconds; one kept this long most likely lost its message or its worker
+# (or waits behind a backlog: then it is re-sent once per this period, and the copy does nothing).
+UNFINISHED_BATCH_AFTER = 120
 
 
 @scheduled_actor("analytics.sweep_batches", queue="maintenance", max_retries=0)

@@ -150,9 +150,12 @@ async def delete_batch(session: AsyncSession, batch_id: uuid.UUID) -> None:
 
 
 async def stale_batches(session: AsyncSession, older_than: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    rows = await session.execute(text(
-        "select id, org_id from event_batches where received_at < :before order by received_at limit :limit"),
-        {"before": older_than, "limit": limit})
+    """Batches received (or last re-sent) before `older_than`, marked re-sent now."""
+    rows = await session.execute(text("""
+        update event_batches set swept_at = now() where id in (
+            select id from event_batches where received_at < :before and coalesce(swept_at, received_at) < :before
+            order by received_at limit :limit for update skip locked)
+        returning id, org_id"""), {"before": older_than, "limit": limit})
     return [(row.id, row.org_id) for row in rows]
 
 

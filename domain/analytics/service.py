@@ -227,10 +227,13 @@ async def finish(session: AsyncSession, publisher: Publisher, batch: Ingested, c
 
 
 async def resend_batches(session: AsyncSession, *, older_than: int, limit: int = 1000) -> int:
-    """The sweeper: re-send batches still kept after `older_than` seconds (all tenants; system scope).
+    """The sweeper: re-send batches still kept `older_than` seconds after they were received or last
+    re-sent (all tenants; system scope).
 
     Their message was lost (broker down at commit, a worker and its message
-    both gone) or their worker crashed between steps; every step repeats safely.
+    both gone) or their worker crashed between steps; every step repeats
+    safely. A batch merely waiting in a long queue is re-sent at most once per
+    `older_than`: the copy finds it finished and does nothing.
     """
     stale = await repository.stale_batches(session, utcnow() - timedelta(seconds=older_than), limit)
     for batch_id, org_id in stale:

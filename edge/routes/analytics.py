@@ -110,13 +110,51 @@ async def check_batch_shape(request: Request) -> None:
       description="Accepted whole (202) or refused whole (422 `invalid_events`, `details.events` naming each bad "
                   "event by `index` and `field`; index -1 is the batch itself). Send with "
                   "`Authorization: Bearer obk_...` from a server. Events are stored and counted within about a "
-                  "second; `accepted` counts duplicates too.")
+                  "second; `accepted` counts duplicates too. Retrying is safe without an Idempotency-Key: each "
+                  "event's `event_id` is its idempotency key.")
 async def send_events(event_sender: EventSender, analytics_settings: AnalyticsSettings,
                       data: EventBatch) -> EventsAccepted:
     async with event_sender() as (session, sender):
         accepted = await analytics.accept_batch(session, sender, data.events,
                                                 retention_days=analytics_settings.retention_days)
     return EventsAccepted(accepted.accepted, accepted.batch_id)
+
+
+class Realtime(msgspec.Struct):
+    day: date  # UTC
+    events: int
+    messages: int
+    conversations: int
+    errors: int
+    deploys: int
+    active_agents: int
+    by_name: dict[str, int]
+    by_agent: dict[str, int]  # agent id → events
+
+
+class DailyReport(msgspec.Struct):
+    first: date = msgspec.field(name="from")
+    last: date = msgspec.field(name="to")
+    days: list[date] = []
+    series: dict[str, list[int]] = {}  # metric → one value per day of `days`
+
+
+class AgentRow(msgspec.Struct):
+    agent_id: uuid.UUID
+    name: str | None  # None once the agent is deleted
+    events: int
+    messages: int
+    conversations: int
+    errors: int
+    deploys: int
+    active_days: int
+    last_event_at: datetime
+
+
+class AgentsReport(msgspec.Struct):
+    first: date = msgspec.field(name="from")
+    last: date = msgspec.field(name="to")
+    items: list[AgentRow] = []
 
 
 def _today() -> date:
@@ -136,21 +174,22 @@ To = Annotated[date | None, Parameter(query="to", required=False, description="L
 @get("/realtime", summary="Today so far (UTC), from the hot counters",
      description="Then listen to `analytics.counters` on the relay (at most about once a second while events "
                  "arrive). Rebuilt from the stored events when the counters were lost.")
-async def realtime(tenant: Tenant, counters: HotCounters) -> dict[str, Any]:
+async def realtime(tenant: Tenant, counters: HotCounters) -> Realtime:
     async with tenant("analytics.read") as (session, member):
-        return await analytics.realtime(session, counters, member.principal.org_id, _today())
+        return msgspec.convert(await analytics.realtime(session, counters, member.principal.org_id, _today()),
+                               Realtime)
 
 
 @get("/daily", summary="Every day's metrics (JSON, or CSV with Accept: text/csv)",
      description="A zero-filled series per metric (events, messages, conversations, errors, deploys, "
                  "active_agents) for each UTC day rolled up (nightly at 2 AM UTC, or `objecta aggregate`); "
                  "today is in `realtime`.")
-async def daily(request: Request, tenant: Tenant, first: From = None, last: To = None) -> Response:
+async def daily(request: Request, tenant: Tenant, first: From = None, last: To = None) -> Response[DailyReport]:
     async with tenant("analytics.read") as (session, member):
         report = await reports.daily_report(session, member.principal.org_id, reports.period(first, last, _today()))
     if _wants_csv(request):
         return Response(reports.daily_csv(report), media_type="text/csv")
-    return Response(report)
+    return Response(DailyReport(report["from"], report["to"], report["days"], report["series"]))
 
 
 AgentSort = Literal[tuple(f"{sign}{column}" for column in reports.repository.AGENT_SORTS for sign in ("", "-"))]
@@ -160,13 +199,14 @@ AgentSort = Literal[tuple(f"{sign}{column}" for column in reports.repository.AGE
      description="Events, messages, conversations, errors, deploys, active days and the last event per agent "
                  "with events in the period, sorted by `sort` (a column; `-column` for descending).")
 async def agents(request: Request, tenant: Tenant, first: From = None, last: To = None,
-                 sort: Annotated[AgentSort, Parameter(required=False)] = "-events") -> Response:  # type: ignore[valid-type]
+                 sort: Annotated[AgentSort, Parameter(required=False)] = "-events",  # type: ignore[valid-type]
+                 ) -> Response[AgentsReport]:
     async with tenant("analytics.read") as (session, member):
         days = reports.period(first, last, _today())
         rows = await reports.agents_report(session, member.principal.org_id, days, sort)
     if _wants_csv(request):
         return Response(reports.agents_csv(rows), media_type="text/csv")
-    return Response({"from": days.first, "to": days.last, "items": rows})
+    return Response(AgentsReport(days.first, days.last, [AgentRow(**row) for row in rows]))
 
 
 events_router = Router("/v1", route_handlers=[send_events])

@@ -57,7 +57,7 @@ def upgrade() -> None:
 
     -- The durable copy of an accepted batch, written in the request's transaction. The
     -- events worker stores its events, then counts them in Redis, then deletes the row;
-    -- the sweeper re-sends a batch still here after a minute.
+    -- the sweeper re-sends a batch still here after two minutes.
     create table event_batches (
         id uuid primary key,
         org_id uuid not null references organizations (id) on delete cascade,
@@ -65,6 +65,7 @@ def upgrade() -> None:
         event_count integer not null,
         events text not null,  -- the validated events as JSON (msgspec), occurred_at filled in
         ingested_at timestamptz,  -- events stored (the counters may not be bumped yet)
+        swept_at timestamptz,  -- last re-sent by the sweeper
         counts jsonb  -- what was newly stored, grouped for the counters: [[day, hour, name, agent, n], ...]
     );
     -- JSON compresses poorly for its CPU cost here; keep it out of line uncompressed.

@@ -202,3 +202,37 @@ def test_a_batch_stored_before_a_crash_is_counted_once_by_the_next_delivery(owne
     wait_for(lambda: _realtime(owner)["events"] == 5, 30, what="the counters to catch up")
     assert _stored(rows, owner.org_id) == 5
     assert _realtime(owner)["events"] == 5
+
+
+def test_the_sweeper_re_sends_a_batch_whose_message_was_lost(owner, events_pool, settings, rows):
+    from domain import jobs
+    from domain.analytics import service as analytics
+    from domain.db import Database
+
+    _realtime(owner)
+    edge_sender = jobs._sender
+
+    class Lose:
+        def send(self, job):
+            pass  # the broker was down when the request committed
+
+    jobs.use(Lose())
+    try:
+        assert owner.post("/v1/events", json={"events": _events(6)}).status_code == 202
+    finally:
+        jobs.use(edge_sender)
+    assert _pending(rows, owner.org_id) == 1
+
+    async def sweep(older_than: int) -> int:
+        db = Database(settings.database.app_url, 1)
+        try:
+            async with db.transaction(system=True) as session:
+                return await analytics.resend_batches(session, older_than=older_than)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(sweep(3600)) == 0  # not yet stale
+    assert asyncio.run(sweep(0)) >= 1
+    _settled(rows, owner.org_id)
+    assert _stored(rows, owner.org_id) == 6
+    assert _realtime(owner)["events"] == 6
