@@ -1,9 +1,9 @@
 """Benchmark: events committed end to end through the edge and the events worker, against a raw COPY.
 
-    make bench            (or: .venv/bin/python bench/events.py [--batches 60] [--clients 8] [--orgs 4])
+    make bench            (or: .venv/bin/python bench/events.py [--batches 120] [--clients 8] [--orgs 4])
 
 Starts the embedded Postgres and Valkey (or uses DATABASE_URL / REDIS_URL),
-one uvicorn process with the real edge and one Dramatiq pool for the
+one uvicorn process (`--edge-processes`) with the real edge and one Dramatiq pool for the
 `events` queue (1 process, 8 threads), signs up `--orgs` organizations with
 an API key each, and has `--clients` threads post pre-encoded batches of
 1,000 events (`--batches` in all) as fast as they are answered. The clock
@@ -114,9 +114,10 @@ def _wait(port: int, process: subprocess.Popen) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batches", type=int, default=120)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--orgs", type=int, default=4)
+    parser.add_argument("--edge-processes", type=int, default=1)
     args = parser.parse_args()
 
     import psycopg
@@ -137,7 +138,8 @@ def main() -> int:
     with backing_services(settings_module.load()) as (settings, servers):
         migrate(settings)
         edge = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "edge.app:create_app", "--port",
-                                 str(port), "--no-access-log", "--log-level", "warning"], cwd=ROOT)
+                                 str(port), "--no-access-log", "--log-level", "warning",
+                                 "--workers", str(args.edge_processes)], cwd=ROOT)
         worker_log = home / "worker.log"
         with open(worker_log, "wb") as log:
             worker = subprocess.Popen(
@@ -158,7 +160,7 @@ def main() -> int:
             total = len(work) * SIZE
             owner = psycopg.connect(settings.database.url, autocommit=True)
             def usage() -> dict[str, float]:
-                found = {"edge": _cpu(edge.pid), "worker": _cpu_tree(worker.pid)}
+                found = {"edge": _cpu_tree(edge.pid), "worker": _cpu_tree(worker.pid)}
                 for server in servers:
                     if server.name in ("postgres", "valkey"):
                         found[server.name] = _cpu_tree(server.process.pid, deep=True)
