@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from dramatiq.middleware import CurrentMessage
 
 from domain.analytics import service as analytics
-from domain.analytics.service import PartitionMissing
+from domain.analytics.errors import PartitionMissing
 from workers.actors import job_actor
 from workers.context import context
 

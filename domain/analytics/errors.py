@@ -1,3 +1,5 @@
+from datetime import date
+
 from domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 
 
@@ -33,3 +35,11 @@ class ApiKeyNotAllowed(Forbidden, AnalyticsError):
 
 class ApiKeyNotFound(NotFound, AnalyticsError):
     code = "api_key_not_found"
+
+
+class PartitionMissing(AnalyticsError):
+    """A batch holds events of a month without a partition yet; the events worker creates it and retries."""
+
+    def __init__(self, months: list[date]):
+        super().__init__("no partition for " + ", ".join(m.isoformat() for m in months))
+        self.months = months

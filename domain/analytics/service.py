@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import jobs
 from domain.analytics import repository
 from domain.analytics.counters import Counted, HotCounters
-from domain.analytics.errors import AnalyticsError, InvalidEvents
+from domain.analytics.errors import InvalidEvents, PartitionMissing
 from domain.analytics.models import (AGENT_ERROR, CONVERSATION, DEPLOY, MAX_FUTURE_SECONDS, MAX_PROPERTIES_BYTES,
                                      MESSAGE, PLATFORM_EVENTS, Accepted, Ingested, Sender, StoredEvent)
 from domain.models import utcnow
@@ -45,14 +45,6 @@ class EventLike(Protocol):
     agent_id: uuid.UUID | None
     occurred_at: datetime | None
     properties: dict[str, Any] | None
-
-
-class PartitionMissing(AnalyticsError):
-    """A batch holds events of a month without a partition yet; the worker creates it and retries."""
-
-    def __init__(self, months: list[date]):
-        super().__init__("no partition for " + ", ".join(m.isoformat() for m in months))
-        self.months = months
 
 
 def problem(index: int, field: str, message: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from domain.analytics import reports
 from domain.analytics import service as analytics
 from domain.analytics.counters import HotCounters
+from domain.analytics.errors import InvalidEvents
 from domain.analytics.models import (MAX_BATCH_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENTS, MAX_FUTURE_SECONDS,
                                      MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN)
 from edge.auth import EventSender, Tenant, bearer_token
@@ -93,7 +94,7 @@ async def check_batch_shape(request: Request) -> None:
     except msgspec.ValidationError:
         pass
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-        raise analytics.InvalidEvents("the body must be {\"events\": [...]}",
+        raise InvalidEvents("the body must be {\"events\": [...]}",
                                       details={"events": [analytics.problem(-1, "events", "required, a list")]})
     events = body["events"]
     problems = [analytics.problem(-1, key, "unknown field") for key in body if key != "events"]

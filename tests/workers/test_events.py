@@ -236,3 +236,14 @@ def test_the_sweeper_re_sends_a_batch_whose_message_was_lost(owner, events_pool,
     _settled(rows, owner.org_id)
     assert _stored(rows, owner.org_id) == 6
     assert _realtime(owner)["events"] == 6
+
+
+def test_an_event_of_a_month_without_a_partition_is_stored(owner, events_pool, rows):
+    long_ago = datetime.now(timezone.utc) - timedelta(days=85)
+    partition = f"analytics_events_p{long_ago:%Y%m}"
+    assert rows("select to_regclass(:p) as found", p=partition)[0]["found"] is None  # nobody made it yet
+    assert owner.post("/v1/events", json={"events": _events(3, occurred_at=long_ago.isoformat())}).status_code == 202
+    _settled(rows, owner.org_id)
+    assert rows("select count(*) as n from analytics_events where org_id = :o and occurred_at = :at",
+                o=owner.org_id, at=long_ago)[0]["n"] == 3
+    assert rows("select to_regclass(:p)::text as found", p=partition)[0]["found"] == partition
