@@ -19,17 +19,20 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
 
 from domain.accounts.service import AccountService
+from domain.analytics.counters import HotCounters
 from domain.billing.limits import PlanLimits
 from domain.db import Database
 from domain.ratelimit import RateLimiter, RedisRateLimiter
 from domain.realtime import Publisher, RedisPublisher
 from domain.team.invitations import InvitationRules
 from edge.allow import allow_every_method
-from edge.auth import Tenant, provide_tenant
+from edge.auth import EventSender, Tenant, provide_event_sender, provide_tenant
 from edge.body import ApiRequest
 from edge.errors import HANDLERS
 from edge.openapi import complete
 from edge.routes.agents import agents_router
+from edge.routes.analytics import analytics_router, events_router
+from edge.routes.api_keys import api_keys_router
 from edge.routes.auth import auth_router, me_router
 from edge.routes.billing import billing_router, webhooks_router
 from edge.routes.commands import commands_router
@@ -38,7 +41,7 @@ from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
 from objecta import observability, wiring
 from objecta.broker import BrokerSender, build_broker
-from objecta.settings import Settings, load
+from objecta.settings import AnalyticsSettings, Settings, load
 
 
 @dataclass
@@ -57,6 +60,8 @@ class EdgeServices:
     accounts: AccountService
     plan_limits: PlanLimits
     invitation_rules: InvitationRules
+    counters: HotCounters
+    analytics_settings: AnalyticsSettings
 
 
 def _dependency(name: str) -> Provide:
@@ -68,7 +73,8 @@ def _dependency(name: str) -> Provide:
 
 
 DEPENDENCIES = {name: _dependency(name) for name in EdgeServices.__dataclass_fields__} | {
-    "tenant": Provide(provide_tenant, sync_to_thread=False)}
+    "tenant": Provide(provide_tenant, sync_to_thread=False),
+    "event_sender": Provide(provide_event_sender, sync_to_thread=False)}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -83,7 +89,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.services = EdgeServices(
             settings=settings, db=wiring.database(settings, jobs=BrokerSender(broker)), redis=redis,
             publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis), accounts=wiring.accounts(settings),
-            plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings))
+            plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings),
+            counters=HotCounters(redis), analytics_settings=settings.analytics)
         try:
             yield
         finally:
@@ -93,9 +100,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
-                        notifications_router, team_router, invitations_router, billing_router, webhooks_router],
+                        notifications_router, team_router, invitations_router, billing_router, webhooks_router,
+                        events_router, analytics_router, api_keys_router],
         dependencies=DEPENDENCIES,
-        signature_namespace={"Tenant": Tenant, "Publisher": Publisher, "State": State},
+        signature_namespace={"Tenant": Tenant, "Publisher": Publisher, "State": State, "EventSender": EventSender,
+                             "HotCounters": HotCounters, "AnalyticsSettings": AnalyticsSettings},
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,

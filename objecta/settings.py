@@ -121,6 +121,12 @@ class BillingSettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    retention_days: int  # raw events older than this are dropped, a whole month's partition at a time
+    high_traffic_per_hour: int  # events of one agent in one clock hour that raise agent.high_traffic
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     host: str
     edge_port: int
@@ -145,6 +151,7 @@ class Settings:
     sentry_dsn: str | None
     log_level: str
     agents: AgentSettings
+    analytics: AnalyticsSettings = AnalyticsSettings(retention_days=90, high_traffic_per_hour=10_000)
 
     @property
     def is_production(self) -> bool:
@@ -331,6 +338,10 @@ def load(environ: dict | None = None) -> Settings:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
 
+    analytics = AnalyticsSettings(
+        retention_days=_int(env, "ANALYTICS_RETENTION_DAYS", 90, problems, minimum=2),
+        high_traffic_per_hour=_int(env, "ANALYTICS_HIGH_TRAFFIC_PER_HOUR", 10_000, problems, minimum=1))
+
     if problems:
         raise SettingsError(problems)
 
@@ -354,6 +365,6 @@ def load(environ: dict | None = None) -> Settings:
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
-        agents=AgentSettings(simulated_models=simulated_models),
+        agents=AgentSettings(simulated_models=simulated_models), analytics=analytics,
     )
 

@@ -51,7 +51,8 @@ CAPABILITIES = {
     "scheduling": set(),
     "commands": set(),
     "notifications": {"accounts", "mail"},
-    "agents": {"commands", "notifications"},
+    "analytics": {"notifications"},
+    "agents": {"analytics", "commands", "notifications"},
     "team": {"accounts", "activity", "commands", "mail", "notifications"},
     "billing": {"accounts", "activity", "agents", "commands", "mail", "notifications", "team"},
 }
