@@ -20,6 +20,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
 
 from domain.accounts.service import AccountService
 from domain.admin.service import AdminService
+from domain.analytics.counters import HotCounters
 from domain.billing.limits import PlanLimits
 from domain.db import Database
 from domain.ratelimit import RateLimiter, RedisRateLimiter
@@ -31,11 +32,13 @@ from edge.admin.customers import customers_router
 from edge.admin.guard import AdminCaller, provide_admin
 from edge.admin.operations import operations_router
 from edge.admin.tickets import admin_tickets_router
-from edge.auth import Tenant, provide_tenant
+from edge.auth import EventSender, Tenant, provide_event_sender, provide_tenant
 from edge.body import ApiRequest
 from edge.errors import HANDLERS
 from edge.openapi import complete
 from edge.routes.agents import agents_router
+from edge.routes.analytics import analytics_router, events_router
+from edge.routes.api_keys import api_keys_router
 from edge.routes.auth import auth_router, me_router
 from edge.routes.billing import billing_router, webhooks_router
 from edge.routes.commands import commands_router
@@ -45,7 +48,7 @@ from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
 from objecta import observability, wiring
 from objecta.broker import BrokerSender, build_broker
-from objecta.settings import Settings, load
+from objecta.settings import AnalyticsSettings, Settings, load
 
 
 @dataclass
@@ -66,6 +69,8 @@ class EdgeServices:
     invitation_rules: InvitationRules
     # The admin realm (docs/admin.md): its own key and audience; `admin` below is built from it.
     admin_service: AdminService
+    counters: HotCounters
+    analytics_settings: AnalyticsSettings
 
 
 def _dependency(name: str) -> Provide:
@@ -77,7 +82,8 @@ def _dependency(name: str) -> Provide:
 
 
 DEPENDENCIES = {name: _dependency(name) for name in EdgeServices.__dataclass_fields__} | {
-    "tenant": Provide(provide_tenant, sync_to_thread=False), "admin": Provide(provide_admin, sync_to_thread=False)}
+    "tenant": Provide(provide_tenant, sync_to_thread=False), "admin": Provide(provide_admin, sync_to_thread=False),
+    "event_sender": Provide(provide_event_sender, sync_to_thread=False)}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -93,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings=settings, db=wiring.database(settings, jobs=BrokerSender(broker)), redis=redis,
             publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis), accounts=wiring.accounts(settings),
             plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings),
-            admin_service=wiring.admin(settings))
+            admin_service=wiring.admin(settings), counters=HotCounters(redis), analytics_settings=settings.analytics)
         try:
             yield
         finally:
@@ -104,10 +110,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
                         notifications_router, team_router, invitations_router, billing_router, webhooks_router,
+                        events_router, analytics_router, api_keys_router,
                         support_router, admin_auth_router, customers_router, admin_tickets_router,
                         operations_router],
         dependencies=DEPENDENCIES,
-        signature_namespace={"Tenant": Tenant, "AdminCaller": AdminCaller, "Publisher": Publisher, "State": State},
+        signature_namespace={"Tenant": Tenant, "AdminCaller": AdminCaller, "Publisher": Publisher, "State": State,
+                             "EventSender": EventSender, "HotCounters": HotCounters,
+                             "AnalyticsSettings": AnalyticsSettings},
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,

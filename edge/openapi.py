@@ -52,7 +52,7 @@ ALSO_RAISED_AS = {InvalidToken: ["token_expired", "refresh_token_revoked"]}
 # The database, Redis or the broker cannot be reached right now; retrying later can help.
 UNAVAILABLE = [(503, "unavailable")]
 # The dependencies (edge/app.py, `EdgeServices`) through which a handler reaches them.
-REACHES_STORAGE = {"tenant", "admin", "db", "redis", "publisher", "rate_limiter"}
+REACHES_STORAGE = {"tenant", "admin", "event_sender", "db", "redis", "publisher", "rate_limiter", "counters"}
 
 
 def error_schema() -> Schema:
@@ -106,7 +106,7 @@ def _complete_operation(operation: Operation, handler: Any, components: Componen
         errors += MALFORMED[1:]
     if any(getattr(p, "param_in", None) == "path" for p in operation.parameters or []):
         errors += NOT_FOUND  # an id that is not a uuid matches no route
-    if "tenant" in parameters:
+    if {"tenant", "event_sender"} & set(parameters):  # a person's token (or, for events, an API key)
         errors += AUTHENTICATED
         operation.security = [{BEARER: []}]
     if "admin" in parameters:

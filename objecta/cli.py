@@ -1,8 +1,9 @@
-"""The `objecta` console script: `up`, `migrate` (more commands join as capabilities land)."""
+"""The `objecta` console script: `up`, `migrate`, `billing sync-catalog`, `aggregate`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from objecta import settings as settings_module
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         toggle = admin_commands.add_parser(verb, help=f"{verb} an admin (their sessions stop at once)")
         toggle.add_argument("--email", required=True)
     admin_commands.add_parser("verify-audit", help="check the audit log's hash chain; exit 1 at the first bad row")
+    aggregate = commands.add_parser("aggregate", help="run the nightly analytics roll-up now for UTC days")
+    aggregate.add_argument("--date", help="one day, YYYY-MM-DD (or today, yesterday)")
+    aggregate.add_argument("--from", dest="first", help="first day of a range, YYYY-MM-DD")
+    aggregate.add_argument("--to", dest="last", help="last day of a range, YYYY-MM-DD")
     args = parser.parse_args(argv)
 
     try:
@@ -66,7 +71,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "admin":
         from objecta.admin import run
         return run(settings, args)
+    if args.command == "aggregate":
+        return _aggregate(settings, args)
     return 1
+
+
+def _aggregate(settings, args) -> int:
+    from objecta.aggregate import BadDate, aggregate, days_of
+
+    try:
+        days = days_of(args.date, args.first, args.last)
+    except BadDate as error:
+        print(f"objecta: {error}", file=sys.stderr)
+        return 2
+    if settings.database.url is None:
+        # `objecta up` in another terminal: its embedded Postgres, when it answers.
+        from objecta import embedded
+        url = f"postgresql://postgres@127.0.0.1:{settings.database.embedded_port}/postgres"
+        if embedded.port_is_free(settings.database.embedded_port):
+            print("objecta: DATABASE_URL is not set and no embedded Postgres answers (start `objecta up`)",
+                  file=sys.stderr)
+            return 2
+        os.environ["DATABASE_URL"] = url
+        settings = settings_module.load()
+    print(aggregate(settings, days))
+    return 0
 
 
 if __name__ == "__main__":

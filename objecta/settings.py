@@ -140,6 +140,12 @@ class BillingSettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    retention_days: int  # raw events older than this are dropped, a whole month's partition at a time
+    high_traffic_per_hour: int  # events of one agent in one clock hour that raise agent.high_traffic
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     host: str
     edge_port: int
@@ -165,6 +171,7 @@ class Settings:
     log_level: str
     agents: AgentSettings
     admin: AdminSettings
+    analytics: AnalyticsSettings = AnalyticsSettings(retention_days=90, high_traffic_per_hour=10_000)
 
     @property
     def is_production(self) -> bool:
@@ -377,6 +384,10 @@ def load(environ: dict | None = None) -> Settings:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
 
+    analytics = AnalyticsSettings(
+        retention_days=_int(env, "ANALYTICS_RETENTION_DAYS", 90, problems, minimum=2),
+        high_traffic_per_hour=_int(env, "ANALYTICS_HIGH_TRAFFIC_PER_HOUR", 10_000, problems, minimum=1))
+
     if problems:
         raise SettingsError(problems)
 
@@ -402,7 +413,7 @@ def load(environ: dict | None = None) -> Settings:
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
-        agents=AgentSettings(simulated_models=simulated_models),
+        agents=AgentSettings(simulated_models=simulated_models), analytics=analytics,
         admin=AdminSettings(jwt_secret=admin_secret, access_token_ttl=admin_access_ttl,
                             refresh_token_ttl=admin_refresh_ttl, mfa_token_ttl=300,
                             allowed_networks=allowed_networks, login_attempts=admin_attempts, attempt_window=900,

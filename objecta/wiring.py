@@ -64,8 +64,7 @@ def plan_limits(settings: Settings) -> PlanLimits:
 
 
 def invitation_rules(settings: Settings) -> InvitationRules:
-    return InvitationRules(per_hour=settings.team.invitations_per_hour, ttl_hours=settings.team.invitation_ttl_hours,
-                           app_url=settings.http.app_url)
+    return InvitationRules(per_hour=settings.team.invitations_per_hour, ttl_hours=settings.team.invitation_ttl_hours)
 
 
 def payments(settings: Settings) -> Payments:

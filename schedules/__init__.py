@@ -38,8 +38,13 @@ TABLE = (
     Entry("billing.remind_trials", "0 9 * * *", queue="maintenance"),
     # Restrict organizations whose failed payment is older than BILLING_GRACE_DAYS (docs/billing.md).
     Entry("billing.check_grace", "15 3 * * *", queue="maintenance"),
-    # Yesterday's analytics rolled up at 2 AM; catches up on missed nights for
-    # a week. The actor is a placeholder until the analytics capability lands
-    # (workers/aggregation.py).
+    # Yesterday's analytics (a UTC day) rolled up at 2 AM; catches up on missed
+    # nights for a week (workers/aggregation.py, docs/analytics.md).
     Entry("analytics.aggregate_daily", "0 2 * * *", queue="aggregation", catch_up=timedelta(days=7)),
+    # Days that received late events rolled up again (docs/analytics.md).
+    Entry("analytics.aggregate_late", "*/10 * * * *", queue="aggregation"),
+    # Analytics partitions: next month's created, months past ANALYTICS_RETENTION_DAYS dropped.
+    Entry("analytics.keep_partitions", "30 1 * * *", queue="aggregation", catch_up=timedelta(days=3)),
+    # Re-send analytics batches kept but not finished after two minutes (workers/maintenance.py).
+    Entry("analytics.sweep_batches", "* * * * *", queue="maintenance"),
 )

@@ -43,7 +43,7 @@ async def handle_event(event_id: str) -> None:
     ctx = context()
     try:
         async with ctx.db.transaction(system=True) as session:
-            outcome = await webhooks.handle(session, ctx.payments, event_id, app_url=ctx.settings.http.app_url)
+            outcome = await webhooks.handle(session, ctx.payments, event_id)
     except Exception as error:
         # Transient (Stripe or the database): Dramatiq retries with backoff, the sweeper after that.
         async with ctx.db.transaction(system=True) as session:

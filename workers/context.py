@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from domain.agents.runtime import AgentRuntime, LocalRuntime
+from domain.analytics.counters import HotCounters
 from domain.billing.limits import PlanLimits
 from domain.db import Database
 from domain.realtime import RedisPublisher
@@ -35,7 +36,9 @@ class WorkerContext:
     def __init__(self, settings: Settings, broker: dramatiq.Broker):
         self.settings = settings
         self.db: Database = wiring.database(settings, jobs=BrokerSender(broker))
-        self.publisher = RedisPublisher(aioredis.from_url(settings.redis.url, decode_responses=True))
+        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        self.publisher = RedisPublisher(redis)
+        self.counters = HotCounters(redis)
         self.runtime: AgentRuntime = LocalRuntime(simulate=settings.agents.simulated_models)
         self.plan_limits: PlanLimits = wiring.plan_limits(settings)
 

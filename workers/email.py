@@ -82,7 +82,8 @@ async def _deliver(ctx: WorkerContext, dedupe_key: str, to: str, template: str, 
         log.info("email %s already sent; skipping this delivery", dedupe_key)
         return
     try:
-        subject, text, html = render(template, context)
+        # Links are built here, from this deployment's APP_URL: the code that queues an email gives paths.
+        subject, text, html = render(template, {**context, "app_url": ctx.settings.http.app_url})
         email = Email(to=to, subject=subject, text=text, html=html, dedupe_key=dedupe_key,
                       sender=ctx.settings.mail.sender)
         provider_id = await ctx.mailer.send(email)

@@ -29,8 +29,7 @@ async def deliver(batch_id: str, org_id: str, user_id: str, type_: str, data: di
     ctx = context()
     async with ctx.db.transaction(org_id=uuid.UUID(org_id), user_id=uuid.UUID(user_id)) as session:
         await notifications.deliver(session, ctx.publisher, batch_id=uuid.UUID(batch_id), org_id=uuid.UUID(org_id),
-                                    user_id=uuid.UUID(user_id), type_=type_, data=data,
-                                    app_url=ctx.settings.http.app_url)
+                                    user_id=uuid.UUID(user_id), type_=type_, data=data)
 
 
 @job_actor(notifications.BROADCAST, **RETRIES)

@@ -8,4 +8,4 @@ from workers.runner import command_actor
 
 @command_actor(invitations.INVITE)
 async def invite(session, command, ctx) -> dict:
-    return await invitations.issue(session, command, app_url=ctx.settings.http.app_url)
+    return await invitations.issue(session, command)

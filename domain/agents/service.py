@@ -14,6 +14,9 @@ from domain.agents.errors import AgentNotFound, ConversationNotFound, SimulatedM
 from domain.agents.models import Agent, AgentError, Conversation, Message
 from domain.agents.limits import AgentLimits
 from domain.agents.runtime import AgentRuntime, AgentSpec, is_simulated
+from domain.analytics import service as analytics
+from domain.analytics.models import AGENT_ERROR, CONVERSATION, MESSAGE
+from domain.analytics.models import DEPLOY as DEPLOYED
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind, Idempotency
 from domain.notifications import service as notifications
@@ -81,6 +84,7 @@ async def create_conversation(session: AsyncSession, agent_id: uuid.UUID, title:
     conversation = Conversation(id=uuid.uuid4(), org_id=agent.org_id, agent_id=agent.id, title=title)
     session.add(conversation)
     await session.flush()
+    await analytics.emit(session, agent.org_id, CONVERSATION, subject=conversation.id, agent_id=agent.id)
     return conversation
 
 
@@ -109,6 +113,7 @@ async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_i
     session.add(message)
     await session.flush()
     await limits.record_message(session, conversation.org_id)
+    await analytics.emit(session, conversation.org_id, MESSAGE, subject=message.id, agent_id=agent_id)
     return message
 
 
@@ -159,6 +164,7 @@ async def deploy(session: AsyncSession, command: Command, runtime: AgentRuntime)
     agent.status = "deployed"
     agent.deployed_version = version
     await session.flush()
+    await analytics.emit(session, agent.org_id, DEPLOYED, subject=f"{agent.id}:{version}", agent_id=agent.id)
     notifications.notify(session, agent.org_id, "agent.deployed",
                          {"agent_id": str(agent.id), "agent_name": agent.name, "version": version})
     return {"agent_id": str(agent.id), "version": version, "endpoint": deployment.endpoint}
@@ -181,6 +187,7 @@ async def record_error(session: AsyncSession, agent_id: uuid.UUID, *, code: str,
     error = AgentError(id=uuid.uuid4(), org_id=agent.org_id, agent_id=agent.id, code=code, message=message)
     session.add(error)
     await session.flush()
+    await analytics.emit(session, agent.org_id, AGENT_ERROR, subject=error.id, agent_id=agent.id)
     notifications.notify(session, agent.org_id, "agent.error", {
         "agent_id": str(agent.id), "agent_name": agent.name, "code": code, "message": message})
     return error

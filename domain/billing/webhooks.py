@@ -50,7 +50,7 @@ async def receive(session: AsyncSession, event: dict[str, Any]) -> bool:
     return new
 
 
-async def handle(session: AsyncSession, payments: Payments, event_id: str, *, app_url: str) -> str:
+async def handle(session: AsyncSession, payments: Payments, event_id: str) -> str:
     """Act on one stored event (system scope), once: what was done, for the log."""
     event = await repository.event_for_update(session, event_id)
     if event is None:
@@ -72,7 +72,7 @@ async def handle(session: AsyncSession, payments: Payments, event_id: str, *, ap
             if event.type in SUBSCRIPTION_EVENTS:
                 outcome = await _subscription_changed(session, payments, object_id)
             else:
-                outcome = await _invoice_changed(session, payments, object_id, event.type, app_url=app_url)
+                outcome = await _invoice_changed(session, payments, object_id, event.type)
         except PaymentRejected as refused:
             # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
             # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
@@ -123,8 +123,7 @@ async def _subscription_changed(session: AsyncSession, payments: Payments, subsc
     return f"subscription {state.id} is {state.status}"
 
 
-async def _invoice_changed(session: AsyncSession, payments: Payments, invoice_id: str, event_type: str, *,
-                           app_url: str) -> str:
+async def _invoice_changed(session: AsyncSession, payments: Payments, invoice_id: str, event_type: str) -> str:
     invoice = await payments.invoice(invoice_id)
     hint = None
     if invoice.subscription:
@@ -140,7 +139,7 @@ async def _invoice_changed(session: AsyncSession, payments: Payments, invoice_id
         await activity.record(session, None, org_id, "billing.invoice_paid", ip=None, details={
             "invoice": invoice.id, "amount": invoice.amount_paid, "currency": invoice.currency})
     if first_paid and invoice.customer_email:
-        await _confirm(session, org_id, invoice, app_url)
+        await _confirm(session, org_id, invoice)
     if invoice.status == "paid" and previous != "paid":
         await dunning.payment_made(session, org_id)
     if event_type == "invoice.payment_failed" and invoice.status != "paid" and previous != invoice.status:
@@ -161,7 +160,7 @@ async def _record_invoice(session: AsyncSession, org_id: uuid.UUID, invoice: Inv
         "paid_at": now if paid_now else None, "created_at": now, "updated_at": now})
 
 
-async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceState, app_url: str) -> None:
+async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceState) -> None:
     """The first paid invoice of an organization: a confirmation email, once (its dedupe key)."""
     org = await accounts.get_organization(session, org_id)
     subscription = await repository.subscription_by_stripe_id(session, invoice.subscription or "")
@@ -170,7 +169,7 @@ async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceSta
                     template="billing_confirmation", context={
                         "organization_name": org.name if org else "", "plan_title": plan.title if plan else "paid",
                         "amount": plans.money(invoice.amount_paid, invoice.currency),
-                        "invoice_url": invoice.hosted_invoice_url or "", "app_url": app_url})
+                        "invoice_url": invoice.hosted_invoice_url or ""})
 
 
 def _moment(seconds: int | None) -> datetime | None:

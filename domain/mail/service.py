@@ -30,7 +30,9 @@ def send_later(session: AsyncSession, *, dedupe_key: str, to: str, template: str
     `dedupe_key` names this email for good (e.g. `invitation:{id}`): the same
     key is delivered once however often it is queued. `context` must be
     JSON (it travels through the broker). A mistake in either raises here,
-    in the caller's transaction, rather than later in a worker.
+    in the caller's transaction, rather than later in a worker. Links are
+    paths (`accept_path`, `action_path`): the email worker adds `app_url`,
+    this deployment's APP_URL, when it renders.
     """
     if template not in templates():
         raise MailTemplateError(f"unknown email template {template!r}")

@@ -77,7 +77,7 @@ async def effective_preferences(session: AsyncSession, org_id: uuid.UUID,
 
 
 async def deliver(session: AsyncSession, publisher: Publisher, *, batch_id: uuid.UUID, org_id: uuid.UUID,
-                  user_id: uuid.UUID, type_: str, data: dict[str, Any], app_url: str) -> Notification | None:
+                  user_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Notification | None:
     """Save, push and email one person's notification, as their preferences say (idempotent)."""
     kind = notification_type(type_)
     wants = (await effective_preferences(session, org_id, user_id))[type_]
@@ -99,8 +99,8 @@ async def deliver(session: AsyncSession, publisher: Publisher, *, batch_id: uuid
         # Queued even on a redelivery: the email's dedupe key makes a second send a no-op,
         # and a first delivery that died before queueing it still gets its email.
         mail.send_later(session, dedupe_key=f"notification:{notification_id}", to=person.email,
-                        template="notification", context={"title": title, "body": body, "app_url": app_url,
-                                                          "action_url": f"{app_url}/notifications"})
+                        template="notification", context={"title": title, "body": body,
+                                                          "action_path": "/notifications"})
     return notification
 
 

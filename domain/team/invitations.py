@@ -52,7 +52,6 @@ INVALID = "this invitation link is not valid: it may have expired, been used or 
 class InvitationRules:
     per_hour: int  # INVITATIONS_PER_HOUR, per organization
     ttl_hours: int  # INVITATION_TTL_HOURS
-    app_url: str  # where the accept link and the welcome email point
 
 
 def token_hash(token: str) -> str:
@@ -102,7 +101,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
                                  payload={"invitation_id": str(invitation.id)}, idempotency=idempotency)
 
 
-async def issue(session: AsyncSession, command: Command, *, app_url: str) -> dict[str, Any]:
+async def issue(session: AsyncSession, command: Command) -> dict[str, Any]:
     """The worker's side of `team.invite`: create the token, keep its hash, queue the email.
 
     Idempotent: a token is issued once per invitation (a second one would be
@@ -123,7 +122,7 @@ async def issue(session: AsyncSession, command: Command, *, app_url: str) -> dic
     org = await repository.get_organization(session, invitation.org_id)
     mail.send_later(session, dedupe_key=f"invitation:{invitation.id}", to=invitation.email, template="invitation",
                     context={"inviter_name": inviter.name if inviter else "A colleague",
-                             "organization_name": org.name, "accept_url": f"{app_url}/invite?token={token}",
+                             "organization_name": org.name, "accept_path": f"/invite?token={token}",
                              "expires_at": invitation.expires_at.isoformat()})
     return {"invitation_id": str(invitation.id), "emailed": True, "email": invitation.email,
             "expires_at": invitation.expires_at.isoformat()}
@@ -146,7 +145,7 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: uuid.UUID) 
 
 
 async def accept(session: AsyncSession, accounts: AccountService, *, token: str, name: str | None,
-                 password: str | None, principal: Principal | None, ip: str | None, app_url: str) -> Tokens:
+                 password: str | None, principal: Principal | None, ip: str | None) -> Tokens:
     """Join the invitation's organization and log in there.
 
     One transaction: the invitation row is locked first, so of two
@@ -185,7 +184,7 @@ async def accept(session: AsyncSession, accounts: AccountService, *, token: str,
         "name": user.name, "organization_name": org.name, "role": invitation.role, "user_id": str(user.id)},
         recipients=sorted(recipients))
     mail.send_later(session, dedupe_key=f"welcome:{org_id}:{user.id}", to=user.email, template="welcome",
-                    context={"name": user.name, "organization_name": org.name, "app_url": app_url})
+                    context={"name": user.name, "organization_name": org.name})
     return await accounts.start_session(session, user.id, org_id)
 
 

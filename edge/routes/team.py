@@ -175,15 +175,14 @@ async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | Non
 @post("/accept", status_code=HTTP_201_CREATED,
       summary="Accept an invitation (public; an existing account sends its bearer token)",
       raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword])
-async def accept(request: Request, db: Database, accounts: AccountService, invitation_rules: InvitationRules,
-                 data: AcceptBody) -> TokensOut:
+async def accept(request: Request, db: Database, accounts: AccountService, data: AcceptBody) -> TokensOut:
     principal = None
     if request.headers.get("authorization"):
         principal = accounts.issuer.verify_access(bearer_token(request))
     async with db.transaction() as session:
         tokens = await invitations.accept(
             session, accounts, token=data.token, name=data.name, password=data.password, principal=principal,
-            ip=request.client.host if request.client else None, app_url=invitation_rules.app_url)
+            ip=request.client.host if request.client else None)
     return tokens_out(tokens)
 
 

@@ -2,7 +2,7 @@
 admin notes, organization suspension and overrides; support tickets with their messages.
 
 Revision ID: 0013
-Revises: 0011 (0012 is the analytics revision, merged separately: set down_revision to it then)
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from migrations import rls
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,6 @@ import dataclasses
 import ipaddress
 
 import pyotp
-import pytest
 
 from tests.admin.helpers import (ADMIN_PASSWORD, create_admin, password_step, sign_in_with_recovery_code,
                                  signed_in_admin)

@@ -44,10 +44,10 @@ def test_html_is_escaped_and_text_is_left_readable():
 
 
 @pytest.mark.parametrize("template, context, subject, words", [
-    ("notification", {**NOTIFICATION, "action_url": "http://app.test/agents/1", "action_label": "See the agent"},
+    ("notification", {**NOTIFICATION, "action_path": "/agents/1", "action_label": "See the agent"},
      "Deploy failed", ["Agent bot could not start.", "See the agent", "http://app.test/agents/1"]),
-    ("invitation", {"inviter_name": "Ada", "organization_name": "Acme", "accept_url": "http://app.test/invite?token=t",
-                    "expires_at": "2026-12-03T10:00:00+00:00"},
+    ("invitation", {"inviter_name": "Ada", "organization_name": "Acme", "accept_path": "/invite?token=t",
+                    "app_url": "http://app.test", "expires_at": "2026-12-03T10:00:00+00:00"},
      "Ada invited you to join Acme on ObjectaLabs", ["http://app.test/invite?token=t", "3 December 2026 at 10:00 UTC"]),
     ("welcome", {"name": "Ada", "organization_name": "Acme", "app_url": "http://app.test"},
      "Welcome to ObjectaLabs, Ada", ["Acme", "http://app.test"]),
@@ -74,7 +74,7 @@ def test_unknown_templates_and_missing_variables_are_refused():
     with pytest.raises(MailTemplateError, match="unknown email template 'nope'"):
         render("nope", {})
     with pytest.raises(MailTemplateError, match="inviter_name"):
-        render("invitation", {"organization_name": "Acme", "accept_url": "x", "expires_at": "2026-01-01T00:00:00Z"})
+        render("invitation", {"organization_name": "Acme", "accept_path": "x", "expires_at": "2026-01-01T00:00:00Z"})
 
 
 def test_the_outbox_writes_a_readable_multipart_eml(tmp_path):

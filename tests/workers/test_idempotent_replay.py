@@ -8,6 +8,7 @@ a 409 naming the first command, never a silently dropped second request.
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -142,6 +143,9 @@ def test_every_route_answering_202_takes_an_idempotency_key_and_is_tested_here(c
     document = client.get("/schema/openapi.json").json()
     commands = {f"{method.upper()} {path}": operation for path, item in document["paths"].items()
                 for method, operation in item.items() if "202" in operation.get("responses", {})}
+    # Not a command: every event carries its own idempotency key, `event_id` (docs/analytics.md,
+    # tests/workers/test_events.py), which a batch-wide Idempotency-Key could only contradict.
+    assert "event_id" in json.dumps(commands.pop("POST /v1/events"))
     # A new 202 route joins this list, and gets its retry test above.
     assert set(commands) == {"POST /v1/agents/{agent_id}/deploy", "POST /v1/team/invitations",
                              "POST /v1/billing/subscription", "PATCH /v1/billing/subscription",

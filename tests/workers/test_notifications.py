@@ -110,8 +110,7 @@ def _deliver_directly(settings, account, count: int, type_: str = "system.update
             for i in range(count):
                 async with db.transaction(org_id=org, user_id=user) as session:
                     await notifications.deliver(session, RedisPublisher(redis), batch_id=uuid.uuid4(), org_id=org,
-                                                user_id=user, type_=type_, data={"headline": f"n{i}"},
-                                                app_url="http://app")
+                                                user_id=user, type_=type_, data={"headline": f"n{i}"})
         finally:
             await redis.aclose()
             await db.dispose()
