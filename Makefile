@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test chaos bench clean
+.PHONY: run test fuzz chaos bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ test: $(BIN)/.installed
 chaos: $(BIN)/.installed
 	FAULTS_COMMANDS=1000 FAULTS_KILLS=20 $(BIN)/pytest -m faults tests/faults $(ARGS)
 
+# bench/commands.py needs wrk; without it, it says so and the other benchmarks still run.
 bench: $(BIN)/.installed
-	$(BIN)/python bench/commands.py
+	-$(BIN)/python bench/commands.py
+	$(BIN)/python bench/events.py
+	$(BIN)/python bench/aggregate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# schemathesis against a real edge with many more examples than the suite's pass (tests/edge/test_fuzz.py).
+fuzz: $(BIN)/.installed
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_SECONDS=$${FUZZ_SECONDS:-900} $(BIN)/pytest -p no:cacheprovider -m fuzz -s tests/edge/test_fuzz.py $(ARGS)

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.exceptions
 from sqlalchemy import event
@@ -25,6 +25,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from domain.jobs import JobSender
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,9 @@ class Database:
     commits and dropped if it rolls back.
     """
 
-    def __init__(self, url: str, pool_size: int = 10):
+    def __init__(self, url: str, pool_size: int = 10, *, jobs: JobSender | None = None):
+        # Where `domain.jobs.enqueue` hands its jobs after commit; a process that never enqueues may omit it.
+        self.jobs = jobs
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
             # A restarted Postgres leaves every pooled connection dead; the ping on checkout finds them
@@ -124,7 +129,7 @@ class Database:
         (the sweeper, schedules, the admin platform): row-level security lets
         such a transaction see every organization. Nothing a customer calls uses it."""
         session = self._sessions(info={"org_id": org_id, "user_id": user_id, "login_email": login_email,
-                                       "scope": SYSTEM if system else None})
+                                       "scope": SYSTEM if system else None, "jobs": self.jobs})
         refusal: DomainError | None = None
         try:
             async with session.begin():

@@ -10,6 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one shape of every error the platform answers: over HTTP (the edge) and at a websocket handshake (the relay)."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
 class DomainError(Exception):
     status_code: int = 400
     code: str = "bad_request"

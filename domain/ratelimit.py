@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import redis.asyncio as aioredis
 
@@ -29,9 +29,15 @@ class Verdict:
     retry_after: int  # seconds until the window resets
 
 
+@runtime_checkable
 class RateLimiter(Protocol):
     async def hit(self, name: str, subject: str, limit: int, window: int) -> Verdict:
         """Count one hit of `subject` against `limit` per `window` seconds."""
+        ...
+
+    async def peek(self, name: str, subject: str, limit: int, window: int) -> Verdict:
+        """Where `subject` stands in the current window, without counting a hit (for limits on failures:
+        peek before the attempt, hit after a failure)."""
         ...
 
 
@@ -51,3 +57,8 @@ class RedisRateLimiter:
         key, left = window_key(name, subject, window)
         count, _ = await self._script(keys=[key], args=[window + 60])
         return Verdict(allowed=int(count) <= limit, count=int(count), retry_after=left)
+
+    async def peek(self, name: str, subject: str, limit: int, window: int) -> Verdict:
+        key, left = window_key(name, subject, window)
+        count = int(await self._redis.get(key) or 0)
+        return Verdict(allowed=count < limit, count=count, retry_after=left)

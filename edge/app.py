@@ -2,86 +2,133 @@
 
 Run it with `uvicorn --factory edge.app:create_app` (or `edge.app:app`).
 Nothing is configured at import time: `create_app` reads the settings and
-the lifespan opens the pools.
+the lifespan builds the handlers' dependencies (`EdgeServices`) once.
 """
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
-from litestar import Litestar, Request
+from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, JsonRenderPlugin
 
-from domain import jobs
 from domain.accounts.service import AccountService
-from domain.accounts.tokens import TokenIssuer
+from domain.admin.service import AdminService
+from domain.analytics.counters import HotCounters
+from domain.billing.limits import PlanLimits
 from domain.db import Database
-from domain.ratelimit import RedisRateLimiter
+from domain.ratelimit import RateLimiter, RedisRateLimiter
 from domain.realtime import Publisher, RedisPublisher
 from domain.team.invitations import InvitationRules
-from edge.auth import Tenant, provide_tenant
+from edge.allow import allow_every_method
+from edge.admin.auth import admin_auth_router
+from edge.admin.customers import customers_router
+from edge.admin.guard import AdminCaller, provide_admin
+from edge.admin.operations import operations_router
+from edge.admin.tickets import admin_tickets_router
+from edge.auth import EventSender, Tenant, provide_event_sender, provide_tenant
+from edge.body import ApiRequest
 from edge.errors import HANDLERS
+from edge.openapi import complete
 from edge.routes.agents import agents_router
+from edge.routes.analytics import analytics_router, events_router
+from edge.routes.api_keys import api_keys_router
 from edge.routes.auth import auth_router, me_router
 from edge.routes.billing import billing_router, webhooks_router
 from edge.routes.commands import commands_router
 from edge.routes.notifications import notifications_router
+from edge.routes.support import support_router
 from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
-from objecta import observability
+from objecta import observability, wiring
 from objecta.broker import BrokerSender, build_broker
-from objecta.connections import redis_options
-from objecta import settings as settings_module
-from objecta.settings import Settings
+from objecta.settings import AnalyticsSettings, Settings, load
 
 
-def provide_publisher(request: Request) -> Publisher:
-    return request.app.state.publisher
+@dataclass
+class EdgeServices:
+    """Everything the edge's handlers are handed, built once per process when the app starts.
+
+    Each field is a dependency of the same name (`Provide`): a handler or a
+    dependency asks for `db`, `accounts`, `plan_limits`... by parameter name.
+    """
+
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis
+    publisher: Publisher
+    rate_limiter: RateLimiter
+    accounts: AccountService
+    plan_limits: PlanLimits
+    invitation_rules: InvitationRules
+    # The admin realm (docs/admin.md): its own key and audience; `admin` below is built from it.
+    admin_service: AdminService
+    counters: HotCounters
+    analytics_settings: AnalyticsSettings
+
+
+def _dependency(name: str) -> Provide:
+    def provide(state: State) -> Any:
+        return getattr(state.services, name)
+
+    provide.__name__ = f"provide_{name}"
+    return Provide(provide, sync_to_thread=False)
+
+
+DEPENDENCIES = {name: _dependency(name) for name in EdgeServices.__dataclass_fields__} | {
+    "tenant": Provide(provide_tenant, sync_to_thread=False), "admin": Provide(provide_admin, sync_to_thread=False),
+    "event_sender": Provide(provide_event_sender, sync_to_thread=False)}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or settings_module.get()
+    """The edge's composition root: settings in, an app whose lifespan builds `EdgeServices`."""
+    settings = settings or load()
     observability.setup(settings, "edge")
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
         broker = build_broker(settings)
-        jobs.use(BrokerSender(broker))
-        app.state.settings = settings
-        app.state.db = Database(settings.database.app_url, settings.database.pool_size)
-        app.state.redis = aioredis.from_url(settings.redis.url, decode_responses=True, **redis_options(asyncio=True))
-        app.state.publisher = RedisPublisher(app.state.redis)
-        app.state.rate_limiter = RedisRateLimiter(app.state.redis)
-        app.state.invitation_rules = InvitationRules(
-            per_hour=settings.team.invitations_per_hour, ttl_hours=settings.team.invitation_ttl_hours,
-            free_plan_seats=settings.team.free_plan_seats, app_url=settings.http.app_url)
-        app.state.accounts = AccountService(
-            TokenIssuer(settings.auth.jwt_secret, audience=settings.auth.audience, issuer=settings.auth.issuer,
-                        access_ttl=settings.auth.access_token_ttl, refresh_ttl=settings.auth.refresh_token_ttl),
-            settings.auth.bcrypt_rounds)
+        redis = wiring.redis(settings)
+        app.state.services = EdgeServices(
+            settings=settings, db=wiring.database(settings, jobs=BrokerSender(broker)), redis=redis,
+            publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis), accounts=wiring.accounts(settings),
+            plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings),
+            admin_service=wiring.admin(settings), counters=HotCounters(redis), analytics_settings=settings.analytics)
         try:
             yield
         finally:
-            await app.state.redis.aclose()
-            await app.state.db.dispose()
+            await redis.aclose()
+            await app.state.services.db.dispose()
             broker.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
-                        notifications_router, team_router, invitations_router, billing_router, webhooks_router],
-        dependencies={"tenant": Provide(provide_tenant), "publisher": Provide(provide_publisher, sync_to_thread=False)},
-        signature_namespace={"Tenant": Tenant, "Publisher": Publisher},
+                        notifications_router, team_router, invitations_router, billing_router, webhooks_router,
+                        events_router, analytics_router, api_keys_router,
+                        support_router, admin_auth_router, customers_router, admin_tickets_router,
+                        operations_router],
+        dependencies=DEPENDENCIES,
+        signature_namespace={"Tenant": Tenant, "AdminCaller": AdminCaller, "Publisher": Publisher, "State": State,
+                             "EventSender": EventSender, "HotCounters": HotCounters,
+                             "AnalyticsSettings": AnalyticsSettings},
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
+        request_class=ApiRequest,
+        before_send=[allow_every_method],
         openapi_config=OpenAPIConfig(
             title="ObjectaLabs platform API", version="1", path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),
         debug=False,
     )
+    complete(app)
+    return app
 
 
 def __getattr__(name: str):

@@ -1,10 +1,11 @@
 """Authentication and the tenant unit of work.
 
-`principal` decodes the bearer token (no I/O). `unit_of_work` opens the
-request's transaction inside the caller's organization and, as its first
-statement, checks that the membership and the login session are still live
-and that the role holds the permission the route asks for. Guards are that
-one function; no handler compares roles itself.
+The `tenant` dependency (`provide_tenant`) verifies the bearer token (no I/O).
+Calling it, `tenant(permission)`, opens the request's one transaction inside
+the caller's organization and, as its first statement, checks that the
+membership and the login session are still live and that the role holds the
+permission the route asks for. Guards are that one call; no handler compares
+roles itself.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.accounts.errors import InvalidToken
 from domain.accounts.service import AccountService, Member
 from domain.accounts.tokens import Principal
+from domain.analytics import keys
+from domain.analytics.errors import ApiKeyNotAllowed
+from domain.analytics.models import Sender
 from domain.db import Database
 from domain.errors import Unauthorized
 
@@ -48,7 +52,38 @@ class Tenant:
             yield session, member
 
 
-async def provide_tenant(request: Request) -> Tenant:
+def provide_tenant(request: Request, db: Database, accounts: AccountService) -> Tenant:
     """Dependency `tenant`: verifies the bearer token (no I/O yet)."""
-    state = request.app.state
-    return Tenant(state.db, state.accounts, state.accounts.issuer.verify_access(bearer_token(request)))
+    token = bearer_token(request)
+    if keys.is_api_key(token):
+        raise ApiKeyNotAllowed("an organization API key only sends events (POST /v1/events); "
+                               "this route takes a person's access token")
+    return Tenant(db, accounts, accounts.issuer.verify_access(token))
+
+
+class EventSender:
+    """Whoever sends events: a person with `events.write`, or an organization API key (`obk_...`)."""
+
+    def __init__(self, db: Database, accounts: AccountService, token: str):
+        self.db = db
+        self.accounts = accounts
+        self.token = token
+        # A person's token is checked now (no I/O); a key needs the database.
+        self.principal = None if keys.is_api_key(token) else accounts.issuer.verify_access(token)
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[tuple[AsyncSession, Sender]]:
+        """The request's one transaction, inside the sender's organization; committed on success."""
+        if self.principal is None:
+            async with self.db.transaction() as session:
+                yield session, await keys.authenticate(session, self.token)
+            return
+        principal = self.principal
+        async with self.db.transaction(org_id=principal.org_id, user_id=principal.user_id) as session:
+            await self.accounts.authorize(session, principal, "events.write")
+            yield session, Sender(org_id=principal.org_id, user_id=principal.user_id)
+
+
+def provide_event_sender(request: Request, db: Database, accounts: AccountService) -> EventSender:
+    """Dependency `event_sender` of POST /v1/events."""
+    return EventSender(db, accounts, bearer_token(request))

@@ -16,7 +16,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from domain.errors import DomainError
+from domain.errors import DomainError, error_body
 
 log = logging.getLogger("edge.errors")
 
@@ -29,8 +29,7 @@ CODES = {
 
 def error_response(status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> Response:
-    return Response({"error": {"code": code, "message": message, "details": details}},
-                    status_code=status, headers=headers)
+    return Response(error_body(code, message, details), status_code=status, headers=headers)
 
 
 def domain_error(_: Request, error: DomainError) -> Response:
@@ -62,7 +61,10 @@ def _validation_message(error: ValidationException) -> str:
         first = extra[0]
         if isinstance(first, dict) and first.get("message"):
             where = first.get("key") or first.get("source") or ""
-            return f"{first['message']}" + (f" ({where})" if where else "")
+            message = first["message"]
+            if "u0000]*$" in message:  # edge.schemas.NO_NUL: msgspec would quote the regex
+                message = "must not contain the character U+0000 (NUL)"
+            return message + (f" ({where})" if where else "")
     return str(error.detail)
 
 

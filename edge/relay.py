@@ -39,19 +39,20 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from domain import realtime
-from domain.accounts.service import AccountService
-from domain.accounts.tokens import Principal, TokenIssuer
-from domain.db import Database
-from domain.errors import DomainError
-from objecta import observability
-from objecta import settings as settings_module
-from objecta.settings import Settings, SettingsError
+from domain.accounts.tokens import Principal
+from domain.errors import DomainError, error_body
+from objecta import observability, wiring
+from objecta.settings import Settings, SettingsError, load
 
 log = logging.getLogger("edge.relay")
 
 SLOW_CLIENT = "client too slow; reconnect with last_event_id"
 REDIS_LOST = "relay lost its Redis connection; reconnect with last_event_id"
 SESSION_ENDED = "session ended; sign in again"
+# Published on an organization's channel by the admin realm (domain/admin/customers.py): its clients get the
+# event, then are closed at once instead of at the next minute's recheck.
+SUSPENDED = '"type":"organization.suspended"'
+SUSPENDED_REASON = "organization suspended"
 # Past the per-client queue only this (and the kernel's socket buffers) waits for a client.
 WRITE_LIMIT = 32 * 1024
 MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say; a big frame is abuse
@@ -70,7 +71,7 @@ def json_response(status: int, payload: Any) -> Response:
 
 def refusal(status: int, code: str, message: str, details: Any = None) -> Response:
     """A refused handshake, in the HTTP contract's error format."""
-    return json_response(status, {"error": {"code": code, "message": message, "details": details}})
+    return json_response(status, error_body(code, message, details))
 
 
 def to_message(event_id: int, event_json: str) -> str | None:
@@ -159,6 +160,7 @@ class Client:
         self._queue_size, self._close_timeout = queue_size, close_timeout
         self._ready = asyncio.Event()
         self._closing: asyncio.Task | None = None
+        self.suspended = False
 
     def deliver(self, event_id: int, message: str) -> None:
         """Queue a live event; drop the client if its queue is full."""
@@ -167,6 +169,11 @@ class Client:
         elif self._closing is None:
             self._queue.append((event_id, message))
             self._ready.set()
+
+    def suspend(self) -> None:
+        """Close once the queued events (the suspension notice last) are sent: `_forward` sees the flag."""
+        self.suspended = True
+        self._ready.set()
 
     def drop(self, code: int, reason: str) -> None:
         """Close this client's websocket (once), in the background."""
@@ -178,6 +185,8 @@ class Client:
     async def next_event(self, timeout: float) -> tuple[int, str] | None:
         """The oldest queued event, or None after `timeout` seconds without one."""
         if not self._queue:
+            if self.suspended:
+                return None
             self._ready.clear()
             try:
                 async with asyncio.timeout(max(timeout, 0)):
@@ -278,8 +287,11 @@ class Hub:
             if not raw_id.isdecimal():
                 log.warning("skipping a message without an id on %s", topic)
             elif text := to_message(int(raw_id), event_json):
+                suspended = SUSPENDED in text  # to_message writes compact JSON: the type reads exactly so
                 for client in list(self._clients[topic]):
                     client.deliver(int(raw_id), text)
+                    if suspended:
+                        client.suspend()
 
     async def _reconnected(self, connection) -> None:
         log.warning("Redis pub/sub reconnected; dropping clients so they replay")
@@ -310,15 +322,11 @@ class Relay:
         self.settings, self.host, self.port = settings, host, port
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.queue_size, self.recheck_interval, self.close_timeout = queue_size, recheck_interval, close_timeout
-        auth = settings.auth
-        self.accounts = AccountService(
-            TokenIssuer(auth.jwt_secret, audience=auth.audience, issuer=auth.issuer,
-                        access_ttl=auth.access_token_ttl, refresh_ttl=auth.refresh_token_ttl),
-            auth.bcrypt_rounds)
+        self.accounts = wiring.accounts(settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then close every client, Redis and the database pool."""
-        self.db = Database(self.settings.database.app_url, self.settings.database.pool_size)
+        self.db = wiring.database(self.settings, jobs=None)  # the relay reads; it never enqueues
         self.redis = aioredis.from_url(self.settings.redis.url, decode_responses=True,
                                        client_name=f"objecta-relay-{os.getpid()}")
         self.hub = Hub(self.redis)
@@ -411,6 +419,9 @@ class Relay:
                 if event is not None and event[0] > last_sent:
                     await connection.send(event[1])
                     last_sent = event[0]
+                if client.suspended and event is None:
+                    client.drop(CloseCode.POLICY_VIOLATION, SUSPENDED_REASON)
+                    return
         except ConnectionClosed:
             pass
         except Exception:
@@ -446,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between checks that a connected login is still live")
     args = parser.parse_args(argv)
     try:
-        settings = settings_module.get()
+        settings = load()
         observability.setup(settings, "relay")
         relay = Relay(settings, host=args.host or settings.http.host,
                       port=settings.http.relay_port if args.port is None else args.port,

@@ -109,9 +109,17 @@ def sync_billing_catalog(settings: Settings) -> list[str]:
     """Create the plans catalog at Stripe or the stand-in (idempotent); the plans created."""
     import asyncio
 
-    from domain.billing.catalog import sync_with
+    from domain.billing import plan_sync
+    from objecta import wiring
 
-    return asyncio.run(sync_with(settings.billing.stripe_secret_key, settings.billing.api_base))
+    async def run() -> list[str]:
+        payments = wiring.payments(settings)
+        try:
+            return await plan_sync.sync(payments)
+        finally:
+            await payments.close()
+
+    return asyncio.run(run())
 
 
 def _spawn(name: str, where: str, argv: list[str], log_dir) -> Child:
@@ -127,7 +135,7 @@ def _spawn(name: str, where: str, argv: list[str], log_dir) -> Child:
 
 
 # Modules of workers/ that hold plumbing rather than a queue's actors.
-WORKER_PLUMBING = {"__init__", "broker", "context", "commands", "scheduled"}
+WORKER_PLUMBING = {"__init__", "actors", "broker", "context", "commands", "scheduled"}
 
 
 def queue_modules() -> list[str]:
@@ -150,7 +158,7 @@ def application_processes(settings: Settings) -> list[tuple[str, str, list[str]]
         ("worker", "queues: " + ", ".join(m.removeprefix("workers.") for m in queue_modules()),
          [python, "-m", "dramatiq", "workers.broker", *queue_modules(), "--processes", "2", "--threads", "4"]),
         ("scheduler", "cron: schedules/__init__.py",
-         [str(Path(python).parent / "periodiq"), "workers.broker", "schedules"]),
+         [str(Path(python).parent / "periodiq"), "workers.broker", "workers.maintenance"]),
     ]
 
 

@@ -7,6 +7,7 @@ mistake in one run: `SettingsError` carries one clear line per problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class BrokerSettings:
     # and its unacknowledged messages are requeued (by another worker's maintenance).
     heartbeat_timeout_ms: int
     maintenance_chance: int  # per million fetches; Dramatiq's default is 1000
+    # Messages of one organization running at once per queue, across every pool of that queue
+    # (objecta.fairness); 0 turns the cap off.
+    org_concurrency: int
 
     @property
     def is_rabbitmq(self) -> bool:
@@ -64,6 +68,13 @@ class CommandSettings:
     time_limit_ms: int  # one attempt's limit
     sweep_queued_after: int  # seconds a command may sit queued before the sweeper re-sends it
     sweep_running_after: int  # seconds a command may run untouched before it is presumed lost
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    # The local runtime's misbehaving models (`sim:slow:5`, `sim:crash`, ...): a development and
+    # test tool. Off, no agent may be given one and the runtime refuses to simulate.
+    simulated_models: bool
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,24 @@ class AuthSettings:
     bcrypt_rounds: int
     audience: str = "objecta"
     issuer: str = "objecta"
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """The admin realm (docs/admin.md): its own signing key and audience, so no tenant token opens it."""
+
+    jwt_secret: str
+    access_token_ttl: int  # seconds; short, the refresh token renews it
+    refresh_token_ttl: int  # seconds an admin session lives without being refreshed
+    mfa_token_ttl: int  # seconds between the password step and the code step
+    # None: any address; else admin routes answer 403 `network_not_allowed` from outside these.
+    allowed_networks: tuple | None
+    login_attempts: int  # password or code attempts per admin (and per IP, times 4) per window
+    attempt_window: int  # seconds
+    url: str  # the admin console's address, for links in emails to admins
+    audience: str = "objecta-admin"
+    issuer: str = "objecta"
+    totp_issuer: str = "ObjectaLabs Admin"  # what an authenticator app shows
 
 
 @dataclass(frozen=True)
@@ -111,6 +140,12 @@ class BillingSettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    retention_days: int  # raw events older than this are dropped, a whole month's partition at a time
+    high_traffic_per_hour: int  # events of one agent in one clock hour that raise agent.high_traffic
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     host: str
     edge_port: int
@@ -134,6 +169,9 @@ class Settings:
     billing: BillingSettings
     sentry_dsn: str | None
     log_level: str
+    agents: AgentSettings
+    admin: AdminSettings
+    analytics: AnalyticsSettings = AnalyticsSettings(retention_days=90, high_traffic_per_hour=10_000)
 
     @property
     def is_production(self) -> bool:
@@ -154,6 +192,18 @@ def _int(env, name, default, problems, minimum=None):
     return value
 
 
+def _bool(env, name, default, problems):
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    problems.append(f"{name} must be true or false, got {env[name]!r}")
+    return default
+
+
 def _url(env, name, schemes, problems):
     raw = env.get(name) or None
     if raw is None:
@@ -168,6 +218,20 @@ def _url(env, name, schemes, problems):
         problems.append(f"{name} has no host: {redact(raw)!r}")
         return None
     return raw
+
+
+def _networks(env, name, problems):
+    """CIDRs separated by commas; None when unset (every address may reach the admin routes)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    networks = []
+    for part in raw.split(","):
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            problems.append(f"{name} must be CIDRs separated by commas; {part.strip()!r} is not one")
+    return tuple(networks)
 
 
 def redact(url: str) -> str:
@@ -229,6 +293,15 @@ def load(environ: dict | None = None) -> Settings:
         problems.append("SENTRY_DSN must be an http(s) URL")
 
     jwt_secret = env.get("JWT_SECRET") or None
+    admin_secret = env.get("ADMIN_JWT_SECRET") or None
+    if production:
+        if not admin_secret:
+            problems.append("ADMIN_JWT_SECRET is required when OBJECTA_ENV=production")
+        elif len(admin_secret) < 32:
+            problems.append("ADMIN_JWT_SECRET must be at least 32 characters")
+        elif admin_secret == jwt_secret:
+            problems.append("ADMIN_JWT_SECRET must differ from JWT_SECRET (two realms, two keys)")
+    allowed_networks = _networks(env, "ADMIN_ALLOWED_NETWORKS", problems)
     if production:
         for name, value in (("JWT_SECRET", jwt_secret), ("DATABASE_URL", db_url),
                             ("APP_DATABASE_URL", app_db_url), ("REDIS_URL", redis_url)):
@@ -262,7 +335,12 @@ def load(environ: dict | None = None) -> Settings:
     broker = BrokerSettings(
         url=broker_url, namespace=env.get("BROKER_NAMESPACE") or "objecta",
         heartbeat_timeout_ms=_int(env, "BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, problems, minimum=100),
-        maintenance_chance=_int(env, "BROKER_MAINTENANCE_CHANCE", 1000, problems, minimum=1))
+        maintenance_chance=_int(env, "BROKER_MAINTENANCE_CHANCE", 1000, problems, minimum=1),
+        org_concurrency=_int(env, "ORG_CONCURRENCY_PER_QUEUE", 2, problems, minimum=0))
+    # `sim:crash` kills a worker process on purpose: any organization could stop a production pool.
+    simulated_models = _bool(env, "SIMULATED_MODELS", not production, problems)
+    if simulated_models and production:
+        problems.append("SIMULATED_MODELS cannot be on when OBJECTA_ENV=production (sim:crash kills workers)")
     commands = CommandSettings(
         max_attempts=_int(env, "COMMAND_MAX_ATTEMPTS", 5, problems, minimum=1),
         time_limit_ms=_int(env, "COMMAND_TIME_LIMIT_MS", 300_000, problems, minimum=1000),
@@ -299,15 +377,24 @@ def load(environ: dict | None = None) -> Settings:
     # for a new one when a late retry arrives.
     event_retention = _int(env, "STRIPE_EVENT_RETENTION_DAYS", 30, problems, minimum=4)
     stripe_port = _int(env, "EMBEDDED_STRIPE_PORT", 58420, problems, minimum=1)
+    admin_access_ttl = _int(env, "ADMIN_ACCESS_TOKEN_TTL", 600, problems, minimum=30)
+    admin_refresh_ttl = _int(env, "ADMIN_REFRESH_TOKEN_TTL", 12 * 3600, problems, minimum=60)
+    admin_attempts = _int(env, "ADMIN_LOGIN_ATTEMPTS", 5, problems, minimum=1)
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
+
+    analytics = AnalyticsSettings(
+        retention_days=_int(env, "ANALYTICS_RETENTION_DAYS", 90, problems, minimum=2),
+        high_traffic_per_hour=_int(env, "ANALYTICS_HIGH_TRAFFIC_PER_HOUR", 10_000, problems, minimum=1))
 
     if problems:
         raise SettingsError(problems)
 
     if not jwt_secret:
         jwt_secret = _secret_file(home, "jwt_secret")
+    if not admin_secret:
+        admin_secret = _secret_file(home, "admin_jwt_secret")
     if not webhook_secret:
         webhook_secret = "whsec_" + _secret_file(home, "stripe_webhook_secret")
     billing = BillingSettings(stripe_secret_key=stripe_key, api_base=stripe_base, webhook_secret=webhook_secret,
@@ -326,21 +413,10 @@ def load(environ: dict | None = None) -> Settings:
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
+        agents=AgentSettings(simulated_models=simulated_models), analytics=analytics,
+        admin=AdminSettings(jwt_secret=admin_secret, access_token_ttl=admin_access_ttl,
+                            refresh_token_ttl=admin_refresh_ttl, mfa_token_ttl=300,
+                            allowed_networks=allowed_networks, login_attempts=admin_attempts, attempt_window=900,
+                            url=(env.get("ADMIN_URL") or http.app_url + "/admin").rstrip("/")),
     )
 
-
-_current: Settings | None = None
-
-
-def get() -> Settings:
-    """The process-wide settings, loaded on first use."""
-    global _current
-    if _current is None:
-        _current = load()
-    return _current
-
-
-def reset() -> None:
-    """Forget the loaded settings (tests change the environment)."""
-    global _current
-    _current = None

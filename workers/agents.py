@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.agents import service as agents
-from workers.commands import command_actor
+from workers.runner import command_actor
 
 
 @command_actor(agents.DEPLOY, on_failure=agents.deploy_failed)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import dramatiq
-
 from domain.billing import service as billing
 from domain.billing import webhooks
-from workers.commands import command_actor
+from workers.actors import job_actor
+from workers.runner import command_actor
 from workers.context import context
 
 log = logging.getLogger(__name__)
@@ -38,14 +37,13 @@ async def change_plan(session, command, ctx) -> dict:
     return await billing.change_plan(session, command, ctx.payments)
 
 
-@dramatiq.actor(actor_name=webhooks.HANDLE, queue_name=webhooks.QUEUE, max_retries=8, min_backoff=1_000,
-                max_backoff=300_000)
+@job_actor(webhooks.HANDLE, max_retries=8, min_backoff=1_000, max_backoff=300_000)
 async def handle_event(event_id: str) -> None:
     """Act on one stored Stripe event (idempotent: a handled event is skipped)."""
     ctx = context()
     try:
         async with ctx.db.transaction(system=True) as session:
-            outcome = await webhooks.handle(session, ctx.payments, event_id, app_url=ctx.settings.http.app_url)
+            outcome = await webhooks.handle(session, ctx.payments, event_id)
     except Exception as error:
         # Transient (Stripe or the database): Dramatiq retries with backoff, the sweeper after that.
         async with ctx.db.transaction(system=True) as session:

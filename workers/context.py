@@ -1,48 +1,63 @@
-"""What every actor of a worker process shares: settings, the database pool,
-the realtime publisher, the job sender and the adapters.
+"""A worker process's composition root: what every actor of the process shares.
 
-Created on first use inside the worker's event loop (async actors run on
-one loop thread per process), never at import.
+Built once per process, on first use inside the worker's event loop (async
+actors run on one loop thread per process), never at import. Actors are
+module-level functions that Dramatiq calls with their message's arguments
+only, so the context is reached through `context()`: this and the broker in
+`workers/broker.py` are the module-level state the library forces on us.
+Adapters to outside services (Stripe, SendGrid) are built on first use, so a
+pool that never pays or mails never loads their SDKs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
 
-from domain import jobs
 from domain.agents.runtime import AgentRuntime, LocalRuntime
-from domain.billing.payments import StripePayments
+from domain.analytics.counters import HotCounters
+from domain.billing.limits import PlanLimits
 from domain.db import Database
 from domain.realtime import RedisPublisher
+from objecta import wiring
 from objecta.broker import BrokerSender
-from objecta.connections import redis_options
 from objecta.settings import Settings
 
+if TYPE_CHECKING:
+    import dramatiq
 
-@dataclass
+    from domain.billing.payments import Payments
+    from domain.mail.mailer import Mailer
+
+
 class WorkerContext:
-    settings: Settings
-    db: Database
-    publisher: RedisPublisher
-    runtime: AgentRuntime
-    payments: StripePayments
+    def __init__(self, settings: Settings, broker: dramatiq.Broker):
+        self.settings = settings
+        self.db: Database = wiring.database(settings, jobs=BrokerSender(broker))
+        redis = wiring.redis(settings)
+        self.publisher = RedisPublisher(redis)
+        self.counters = HotCounters(redis)
+        self.runtime: AgentRuntime = LocalRuntime(simulate=settings.agents.simulated_models)
+        self.plan_limits: PlanLimits = wiring.plan_limits(settings)
+
+    @cached_property
+    def payments(self) -> Payments:
+        return wiring.payments(self.settings)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        return wiring.mailer(self.settings)
 
 
 _context: WorkerContext | None = None
 
 
 def context() -> WorkerContext:
+    """This worker process's context, built on first use."""
     global _context
     if _context is None:
         from workers.broker import broker, settings
 
-        jobs.use(BrokerSender(broker))
-        redis = aioredis.from_url(settings.redis.url, decode_responses=True, **redis_options(asyncio=True))
-        _context = WorkerContext(settings=settings, db=Database(settings.database.app_url,
-                                                                settings.database.pool_size),
-                                 publisher=RedisPublisher(redis), runtime=LocalRuntime(),
-                                 payments=StripePayments(settings.billing.stripe_secret_key,
-                                                         settings.billing.api_base))
+        _context = WorkerContext(settings, broker)
     return _context

@@ -40,9 +40,9 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy.exc import OperationalError
 
-from domain.mail import Email, MailError, Mailer, PermanentMailError, TransientMailError, mailer_for, render
+from domain.mail import Email, MailError, PermanentMailError, TransientMailError, render
 from domain.mail import service as mail
-from objecta.settings import Settings
+from workers.actors import job_actor
 from workers.context import WorkerContext
 from workers.context import context as worker_context
 
@@ -66,19 +66,7 @@ def _should_retry(retries: int, error: BaseException) -> bool:
     return isinstance(error, _TRANSIENT) and retries < MAX_RETRIES
 
 
-_mailer: Mailer | None = None
-
-
-def mailer(settings: Settings) -> Mailer:
-    """This process's mailer, built on first use (never at import)."""
-    global _mailer
-    if _mailer is None:
-        _mailer = mailer_for(settings)
-    return _mailer
-
-
-@dramatiq.actor(actor_name=mail.SEND, queue_name=mail.QUEUE, retry_when=_should_retry,
-                min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS)
+@job_actor(mail.SEND, retry_when=_should_retry, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS)
 async def send(dedupe_key: str, to: str, template: str, context: dict) -> None:
     ctx = worker_context()
     async with ctx.db.transaction(system=True) as held:
@@ -94,10 +82,11 @@ async def _deliver(ctx: WorkerContext, dedupe_key: str, to: str, template: str, 
         log.info("email %s already sent; skipping this delivery", dedupe_key)
         return
     try:
-        subject, text, html = render(template, context)
+        # Links are built here, from this deployment's APP_URL: the code that queues an email gives paths.
+        subject, text, html = render(template, {**context, "app_url": ctx.settings.http.app_url})
         email = Email(to=to, subject=subject, text=text, html=html, dedupe_key=dedupe_key,
                       sender=ctx.settings.mail.sender)
-        provider_id = await mailer(ctx.settings).send(email)
+        provider_id = await ctx.mailer.send(email)
     except Exception as error:
         reason = _readable(error)
         async with ctx.db.transaction(system=True) as session:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import schedules  # noqa: F401  (the schedule ticks run on this queue)
+import schedules
+from domain.analytics import service as analytics
 from domain.billing import service as billing
 from domain.billing import dunning, trials, webhooks
 from domain.commands import service as commands
 from workers.context import WorkerContext
-from workers.scheduled import scheduled_actor
+from workers.scheduled import declare_ticks, scheduled_actor
 
 log = logging.getLogger(__name__)
+
+# A tick actor per schedule entry: the scheduler (`periodiq workers.broker workers.maintenance`) sends
+# them, this queue's pool runs them.
+ticks = declare_ticks(schedules.TABLE)
 
 
 @scheduled_actor("commands.sweep", queue="maintenance", max_retries=0)
@@ -86,3 +91,17 @@ async def check_grace(ctx: WorkerContext, period: datetime) -> None:
         log.info("reminded %d organization(s) of an unpaid invoice", len(reminded))
     if restricted:
         log.warning("restricted %d organization(s) for a failed payment", len(restricted))
+
+
+# A batch takes milliseconds; one kept this long most likely lost its message or its worker
+# (or waits behind a backlog: then it is re-sent once per this period, and the copy does nothing).
+UNFINISHED_BATCH_AFTER = 120
+
+
+@scheduled_actor("analytics.sweep_batches", queue="maintenance", max_retries=0)
+async def sweep_batches(ctx: WorkerContext, period: datetime) -> None:
+    """Re-send analytics batches accepted but not finished (a system-scoped transaction)."""
+    async with ctx.db.transaction(system=True) as session:
+        resent = await analytics.resend_batches(session, older_than=UNFINISHED_BATCH_AFTER)
+    if resent:
+        log.warning("sweeper re-sent %d unfinished analytics batch(es)", resent)

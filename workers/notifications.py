@@ -9,32 +9,30 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import dramatiq
-
 from domain import jobs
 from domain.notifications import service as notifications
+from workers.actors import job_actor
 from workers.context import context
 
 RETRIES = {"max_retries": 10, "min_backoff": 1_000, "max_backoff": 300_000}
 
 
-@dramatiq.actor(actor_name="notifications.fan_out", queue_name=notifications.QUEUE, **RETRIES)
+@job_actor(notifications.FAN_OUT, **RETRIES)
 async def fan_out(batch_id: str, org_id: str, type_: str, data: dict[str, Any], recipients: list[str] | None) -> None:
     async with context().db.transaction(org_id=uuid.UUID(org_id)) as session:
         await notifications.fan_out(session, uuid.UUID(batch_id), uuid.UUID(org_id), type_, data,
                                     [uuid.UUID(r) for r in recipients] if recipients is not None else None)
 
 
-@dramatiq.actor(actor_name="notifications.deliver", queue_name=notifications.QUEUE, **RETRIES)
+@job_actor(notifications.DELIVER, **RETRIES)
 async def deliver(batch_id: str, org_id: str, user_id: str, type_: str, data: dict[str, Any]) -> None:
     ctx = context()
     async with ctx.db.transaction(org_id=uuid.UUID(org_id), user_id=uuid.UUID(user_id)) as session:
         await notifications.deliver(session, ctx.publisher, batch_id=uuid.UUID(batch_id), org_id=uuid.UUID(org_id),
-                                    user_id=uuid.UUID(user_id), type_=type_, data=data,
-                                    app_url=ctx.settings.http.app_url)
+                                    user_id=uuid.UUID(user_id), type_=type_, data=data)
 
 
-@dramatiq.actor(actor_name="notifications.broadcast", queue_name=notifications.QUEUE, **RETRIES)
+@job_actor(notifications.BROADCAST, **RETRIES)
 async def broadcast(broadcast_id: str, type_: str, data: dict[str, Any], org_ids: list[str] | None,
                     after: str | None) -> None:
     """One batch of organizations, then the next batch as a new message (each retried on its own)."""
@@ -44,5 +42,5 @@ async def broadcast(broadcast_id: str, type_: str, data: dict[str, Any], org_ids
             [uuid.UUID(o) for o in org_ids] if org_ids is not None else None,
             uuid.UUID(after) if after else None)
         if cursor is not None:
-            jobs.enqueue(session, notifications.QUEUE, "notifications.broadcast", broadcast_id, type_, data,
+            jobs.enqueue(session, notifications.BROADCAST, broadcast_id, type_, data,
                          org_ids, str(cursor))

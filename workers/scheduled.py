@@ -1,6 +1,6 @@
 """Cron plumbing: periodiq ticks that claim their period before anything runs.
 
-For each entry of the table in `schedules/`, a periodic tick actor
+For each entry of the table in `schedules/` (`declare_ticks`, called by `workers/maintenance.py`), a periodic tick actor
 `schedules.<job>` runs on the `maintenance` queue. periodiq may deliver a
 tick twice (two schedulers, a restart within the minute) or drop one that
 waited too long; so the tick claims `(job, period)` rows in Postgres, and
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dramatiq
 import pendulum
@@ -22,19 +21,12 @@ from periodiq import cron
 
 from domain import jobs
 from domain.scheduling import service as scheduling
+from schedules import Entry
 from workers.context import WorkerContext, context
 
 log = logging.getLogger(__name__)
 
 TICK_QUEUE = "maintenance"
-
-
-@dataclass(frozen=True)
-class Entry:
-    job: str  # also the name of the actor that does the work
-    cron: str  # in the scheduler's local time zone; run it with TZ=UTC
-    queue: str  # where the job's actor runs
-    catch_up: timedelta | None = None  # how far back a missed period is still run
 
 
 def _tick_time() -> datetime:
@@ -60,7 +52,7 @@ def _declare_tick(entry: Entry) -> dramatiq.Actor:
         async with db.transaction(system=True) as session:
             periods = await scheduling.claim_due(session, entry.job, _tick_time(), next_after, entry.catch_up)
             for period in periods:
-                jobs.enqueue(session, entry.queue, entry.job, period.isoformat())
+                jobs.enqueue(session, entry.kind, period.isoformat())
         if periods:
             log.info("%s: running %s", entry.job, ", ".join(p.isoformat() for p in periods))
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from domain.team import invitations
-from workers.commands import command_actor
+from workers.runner import command_actor
 
 
 @command_actor(invitations.INVITE)
 async def invite(session, command, ctx) -> dict:
-    return await invitations.issue(session, command, app_url=ctx.settings.http.app_url)
+    return await invitations.issue(session, command)

@@ -1,4 +1,4 @@
-from domain.errors import Conflict, DomainError, Unauthorized
+from domain.errors import Conflict, DomainError, Forbidden, Unauthorized
 
 
 class AccountError(DomainError):
@@ -29,3 +29,9 @@ class RefreshTokenReused(InvalidToken):
 
     code = "refresh_token_reused"
     keeps_changes = True
+
+
+class OrganizationSuspended(Forbidden, AccountError):
+    """The admin realm suspended the organization: every tenant route refuses its members."""
+
+    code = "organization_suspended"

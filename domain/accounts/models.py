@@ -12,6 +12,12 @@ from domain.models import Base, Identified, Timestamped
 class Organization(Identified, Timestamped, Base):
     __tablename__ = "organizations"
     name: Mapped[str]
+    # Set by the admin realm: a suspended organization's members are refused everywhere.
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspend_reason: Mapped[str | None]
+    # Granted by the admin realm on top of the plan's (billing adds them to its limits).
+    extra_seats: Mapped[int] = mapped_column(default=0)
+    extra_agents: Mapped[int] = mapped_column(default=0)
 
 
 class User(Identified, Timestamped, Base):

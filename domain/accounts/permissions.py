@@ -18,6 +18,7 @@ PERMISSIONS: dict[str, str] = {
     "commands.read": "viewer",
     "analytics.read": "viewer",
     "events.write": "member",
+    "api_keys.manage": "admin",
     "team.read": "viewer",
     "team.invite": "admin",
     "team.change_roles": "admin",

@@ -30,12 +30,23 @@ async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[Memb
 
 
 async def live_role(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
-                    session_id: uuid.UUID) -> str | None:
-    """The caller's role, or None if the membership or the login session is gone."""
+                    session_id: uuid.UUID) -> tuple[str, datetime | None] | None:
+    """The caller's role and the organization's suspension time (None: not suspended), or None if the
+    membership or the login session is gone. One statement: the command path pays no extra round trip."""
     revoked = exists().where(RefreshToken.family_id == session_id, RefreshToken.revoked_at.is_not(None))
     row = await session.execute(
-        select(Membership.role).where(Membership.org_id == org_id, Membership.user_id == user_id, ~revoked))
-    return row.scalar_one_or_none()
+        select(Membership.role, Organization.suspended_at).join(Organization, Organization.id == Membership.org_id)
+        .where(Membership.org_id == org_id, Membership.user_id == user_id, ~revoked))
+    found = row.first()
+    return (found[0], found[1]) if found else None
+
+
+async def organization_grants(session: AsyncSession, org_id: uuid.UUID) -> tuple[int, int]:
+    """(extra seats, extra agents) an admin granted the organization on top of its plan."""
+    row = await session.execute(select(Organization.extra_seats, Organization.extra_agents)
+                                .where(Organization.id == org_id))
+    found = row.first()
+    return (found[0], found[1]) if found else (0, 0)
 
 
 async def refresh_token_for_update(session: AsyncSession, token_id: uuid.UUID) -> RefreshToken | None:

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts import passwords, repository
-from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused)
+from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, OrganizationSuspended,
+                                    RefreshTokenReused)
 from domain.accounts.models import Membership, Organization, RefreshToken, User
 from domain.accounts.permissions import allows
 from domain.accounts.tokens import Principal, RefreshClaims, TokenIssuer
@@ -45,6 +46,11 @@ def normalize_email(email: str) -> str:
     if len(email) > 254 or not EMAIL.match(email):
         raise InvalidInput("email is not a valid address", details={"field": "email"})
     return email
+
+
+async def organization_grants(session: AsyncSession, org_id: uuid.UUID) -> tuple[int, int]:
+    """(extra seats, extra agents) granted by the admin realm on top of the organization's plan."""
+    return await repository.organization_grants(session, org_id)
 
 
 class AccountService:
@@ -141,9 +147,13 @@ class AccountService:
 
     async def authorize(self, session: AsyncSession, principal: Principal, permission: str | None = None) -> Member:
         """The per-request check: membership and session still live, role high enough."""
-        role = await repository.live_role(session, principal.org_id, principal.user_id, principal.session_id)
-        if role is None:
+        live = await repository.live_role(session, principal.org_id, principal.user_id, principal.session_id)
+        if live is None:
             raise Unauthorized("session ended; sign in again", code="session_revoked")
+        role, suspended_at = live
+        if suspended_at is not None:
+            raise OrganizationSuspended("this organization is suspended; contact support",
+                                        details={"suspended_at": suspended_at.isoformat()})
         if permission is not None and not allows(role, permission):
             raise Forbidden(f"your role ({role}) does not allow {permission}",
                             details={"permission": permission, "role": role})

@@ -1,4 +1,4 @@
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, InvalidInput, NotFound
 
 
 class AgentError(DomainError):
@@ -11,3 +11,9 @@ class AgentNotFound(NotFound, AgentError):
 
 class ConversationNotFound(NotFound, AgentError):
     code = "conversation_not_found"
+
+
+class SimulatedModelUnavailable(InvalidInput, AgentError):
+    """A `sim:` model where SIMULATED_MODELS is off (always in production)."""
+
+    code = "simulated_model_unavailable"

@@ -11,7 +11,10 @@ every failure path can be exercised end to end:
     sim:unavailable      fails permanently (the model is not offered)
     sim:crash            kills the worker process (a poison message)
 
-Any other model deploys at once.
+Any other model deploys at once. Simulating is a development and test tool
+(SIMULATED_MODELS, off in production): a runtime built with `simulate=False`
+refuses `sim:` models as unavailable, so an agent given one while it was on
+cannot stall or crash a production worker.
 """
 
 from __future__ import annotations
@@ -41,10 +44,23 @@ class AgentRuntime(Protocol):
     async def deploy(self, spec: AgentSpec, attempt: int) -> Deployment: ...
 
 
+SIMULATED = "sim:"
+
+
+def is_simulated(model: str) -> bool:
+    return model.startswith(SIMULATED)
+
+
 class LocalRuntime:
+    def __init__(self, *, simulate: bool):
+        self.simulate = simulate
+
     async def deploy(self, spec: AgentSpec, attempt: int) -> Deployment:
-        kind, _, argument = spec.model.removeprefix("sim:").partition(":")
-        if spec.model.startswith("sim:"):
+        kind, _, argument = spec.model.removeprefix(SIMULATED).partition(":")
+        if is_simulated(spec.model):
+            if not self.simulate:
+                raise CommandFailed(f"model '{spec.model}' is not available: simulated models are turned off "
+                                    "here; choose another model and deploy again")
             if kind == "slow":
                 await asyncio.sleep(float(argument or 1))
             elif kind == "flaky" and attempt <= int(argument or 1):

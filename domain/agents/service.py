@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
 from domain.agents import repository
-from domain.agents.errors import AgentNotFound, ConversationNotFound
+from domain.agents.errors import AgentNotFound, ConversationNotFound, SimulatedModelUnavailable
 from domain.agents.models import Agent, AgentError, Conversation, Message
-from domain.agents.runtime import AgentRuntime, AgentSpec
-from domain.billing import entitlements, quota
-from domain.billing.plans import FreeLimits
+from domain.agents.limits import AgentLimits
+from domain.agents.runtime import AgentRuntime, AgentSpec, is_simulated
+from domain.analytics import service as analytics
+from domain.analytics.models import AGENT_ERROR, CONVERSATION, MESSAGE
+from domain.analytics.models import DEPLOY as DEPLOYED
 from domain.commands import service as commands
-from domain.commands.models import Command, CommandKind
+from domain.commands.models import Command, CommandKind, Idempotency
 from domain.notifications import service as notifications
 
 EDITABLE = ("name", "description", "model", "instructions")
 
 
-async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, free: FreeLimits,
-                       description: str = "", instructions: str = "") -> Agent:
+def check_model(model: str, *, simulated_models: bool) -> None:
+    """Simulated models only where the deployment allows them (SIMULATED_MODELS; never in production)."""
+    if is_simulated(model) and not simulated_models:
+        raise SimulatedModelUnavailable(f"model {model!r} is a simulated model, which this deployment does not offer",
+                                        details={"field": "model"})
+
+
+async def create_agent(session: AsyncSession, org_id: uuid.UUID, *, name: str, model: str, limits: AgentLimits,
+                       simulated_models: bool, description: str = "", instructions: str = "") -> Agent:
     """A new agent starts as a draft; deploying it is a command. The plan's agent limit must allow one more,
     and the organization must not be restricted for a failed payment."""
-    await entitlements.check_not_restricted(session, org_id)
-    await entitlements.check_agent_available(session, org_id, free=free)
+    check_model(model, simulated_models=simulated_models)
+    await limits.check_may_grow(session, org_id)
+    await limits.check_agent_available(session, org_id)
     agent = Agent(id=uuid.uuid4(), org_id=org_id, name=name.strip(), model=model, description=description,
                   instructions=instructions, status="draft", version=1)
     session.add(agent)
@@ -46,8 +57,11 @@ async def list_agents(session: AsyncSession, org_id: uuid.UUID, cursor: str | No
     return await repository.list_agents(session, org_id, cursor, limit)
 
 
-async def update_agent(session: AsyncSession, agent_id: uuid.UUID, changes: dict[str, Any]) -> Agent:
+async def update_agent(session: AsyncSession, agent_id: uuid.UUID, changes: dict[str, Any], *,
+                       simulated_models: bool) -> Agent:
     """Edit an agent's definition; each edit is a new version to deploy."""
+    if changes.get("model") is not None:
+        check_model(changes["model"], simulated_models=simulated_models)
     agent = await get_agent(session, agent_id, for_update=True)
     changed = False
     for field in EDITABLE:
@@ -70,6 +84,7 @@ async def create_conversation(session: AsyncSession, agent_id: uuid.UUID, title:
     conversation = Conversation(id=uuid.uuid4(), org_id=agent.org_id, agent_id=agent.id, title=title)
     session.add(conversation)
     await session.flush()
+    await analytics.emit(session, agent.org_id, CONVERSATION, subject=conversation.id, agent_id=agent.id)
     return conversation
 
 
@@ -87,7 +102,7 @@ async def get_conversation(session: AsyncSession, agent_id: uuid.UUID, conversat
 
 
 async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID, *,
-                      role: str, content: str, free: FreeLimits) -> Message:
+                      role: str, content: str, limits: AgentLimits) -> Message:
     """Record a message and count it against the monthly quota.
 
     Generating the agent's reply belongs to the runtime, not this backend.
@@ -97,8 +112,23 @@ async def add_message(session: AsyncSession, agent_id: uuid.UUID, conversation_i
                       role=role, content=content)
     session.add(message)
     await session.flush()
-    await quota.record_message(session, conversation.org_id, free=free)
+    await limits.record_message(session, conversation.org_id)
+    await analytics.emit(session, conversation.org_id, MESSAGE, subject=message.id, agent_id=agent_id)
     return message
+
+
+async def lock_agent_count(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Serialize agent creation of one organization until commit, so a limit check and its create go together."""
+    await repository.lock_agents(session, org_id)
+
+
+async def count_agents(session: AsyncSession, org_id: uuid.UUID) -> int:
+    return await repository.count_agents(session, org_id)
+
+
+async def count_messages_since(session: AsyncSession, org_id: uuid.UUID, since: datetime) -> int:
+    """Messages of the organization's conversations created since then (all agents)."""
+    return await repository.count_messages_since(session, org_id, since)
 
 
 async def list_messages(session: AsyncSession, agent_id: uuid.UUID, conversation_id: uuid.UUID,
@@ -110,13 +140,13 @@ async def list_messages(session: AsyncSession, agent_id: uuid.UUID, conversation
 DEPLOY = CommandKind("agent.deploy", queue="agents", actor="agents.deploy")
 
 
-async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id: uuid.UUID,
-                         idempotency_key: str | None) -> Command:
+async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id: uuid.UUID, limits: AgentLimits,
+                         idempotency: Idempotency | None) -> Command:
     """Accept a deploy of the agent's current version; a worker carries it out."""
     agent = await get_agent(session, agent_id, for_update=True)
-    await entitlements.check_not_restricted(session, agent.org_id)
+    await limits.check_may_grow(session, agent.org_id)
     command = await commands.submit(session, DEPLOY, org_id=agent.org_id, user_id=user_id, payload={
-        "agent_id": str(agent.id), "version": agent.version}, idempotency_key=idempotency_key)
+        "agent_id": str(agent.id), "version": agent.version}, idempotency=idempotency)
     if agent.status != "deploying":
         agent.status = "deploying"
         await session.flush()
@@ -134,6 +164,7 @@ async def deploy(session: AsyncSession, command: Command, runtime: AgentRuntime)
     agent.status = "deployed"
     agent.deployed_version = version
     await session.flush()
+    await analytics.emit(session, agent.org_id, DEPLOYED, subject=f"{agent.id}:{version}", agent_id=agent.id)
     notifications.notify(session, agent.org_id, "agent.deployed",
                          {"agent_id": str(agent.id), "agent_name": agent.name, "version": version})
     return {"agent_id": str(agent.id), "version": version, "endpoint": deployment.endpoint}
@@ -156,6 +187,7 @@ async def record_error(session: AsyncSession, agent_id: uuid.UUID, *, code: str,
     error = AgentError(id=uuid.uuid4(), org_id=agent.org_id, agent_id=agent.id, code=code, message=message)
     session.add(error)
     await session.flush()
+    await analytics.emit(session, agent.org_id, AGENT_ERROR, subject=error.id, agent_id=agent.id)
     notifications.notify(session, agent.org_id, "agent.error", {
         "agent_id": str(agent.id), "agent_name": agent.name, "code": code, "message": message})
     return error

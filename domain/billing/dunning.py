@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.billing import plans, repository
 from domain.models import utcnow
 from domain.notifications import service as notifications
-from domain.team import service as team
+from domain.activity import service as activity
 
 
 async def payment_failed(session: AsyncSession, org_id: uuid.UUID) -> None:
@@ -30,7 +30,7 @@ async def payment_failed(session: AsyncSession, org_id: uuid.UUID) -> None:
 async def payment_made(session: AsyncSession, org_id: uuid.UUID) -> None:
     """An invoice was paid: no grace period any more, and a restriction is lifted (and said so)."""
     if await repository.clear_payment_failure(session, org_id):
-        await team.log(session, None, org_id, "billing.restored", ip=None)
+        await activity.record(session, None, org_id, "billing.restored", ip=None)
         notifications.notify(session, org_id, "billing.restored", {})
 
 
@@ -55,6 +55,6 @@ async def restrict_overdue(session: AsyncSession, *, grace_days: int) -> list[uu
     now = utcnow()
     restricted = await repository.restrict_overdue(session, now - timedelta(days=grace_days), now)
     for org_id in restricted:
-        await team.log(session, None, org_id, "billing.restricted", ip=None, details={"grace_days": grace_days})
+        await activity.record(session, None, org_id, "billing.restricted", ip=None, details={"grace_days": grace_days})
         notifications.notify(session, org_id, "billing.restricted", {"days": grace_days})
     return restricted

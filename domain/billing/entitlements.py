@@ -1,24 +1,27 @@
 """What an organization's plan lets it have now, and the refusals when it has it all.
 
-Kept apart from `service.py` so capabilities that enforce limits (team, agents)
-can ask without importing billing's Stripe side.
+Billing reads the counts it limits from their owners (seats from the team,
+agents and messages from agents); team and agents ask for the limits through
+their own ports, which `limits.PlanLimits` implements.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.agents import repository as agents
+from domain.accounts import service as accounts
+from domain.agents import service as agents
 from domain.billing import plans, repository
 from domain.billing.errors import OrganizationRestricted, PlanLimitReached, SeatsInUse
 from domain.billing.models import Subscription
 from domain.billing.plans import FreeLimits
 from domain.models import utcnow
-from domain.team import repository as team
+from domain.team import service as team
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,19 @@ class Standing:
 async def standing(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> Standing:
     """With `free`, the free plan carries the configured limits instead of the catalog's defaults."""
     subscription = await repository.current_subscription(session, org_id)
+    # Seats and agents an admin granted on top of the plan (docs/admin.md).
+    extra_seats, extra_agents = await accounts.organization_grants(session, org_id)
     if subscription is not None and subscription.live and subscription.plan in plans.PLANS:
-        plan = plans.PLANS[subscription.plan]
-        return Standing(plan, plans.seats_of(plan, subscription.quantity), subscription)
-    free_plan = plans.configured(plans.PLANS[plans.FREE], free)
-    return Standing(free_plan, free_plan.seats, subscription)
+        plan = _with_extra_agents(plans.PLANS[subscription.plan], extra_agents)
+        return Standing(plan, plans.seats_of(plan, subscription.quantity) + extra_seats, subscription)
+    free_plan = _with_extra_agents(plans.configured(plans.PLANS[plans.FREE], free), extra_agents)
+    return Standing(free_plan, free_plan.seats + extra_seats, subscription)
+
+
+def _with_extra_agents(plan: plans.Plan, extra: int) -> plans.Plan:
+    if not extra or plan.agent_limit is None:
+        return plan
+    return dataclasses.replace(plan, agent_limit=plan.agent_limit + extra)
 
 
 async def current_plan(session: AsyncSession, org_id: uuid.UUID, free: FreeLimits | None = None) -> plans.Plan:
@@ -45,23 +56,11 @@ async def current_plan(session: AsyncSession, org_id: uuid.UUID, free: FreeLimit
     return (await standing(session, org_id, free)).plan
 
 
-async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seats: int) -> int:
-    """The seats of the live subscription (its plan's, or more bought), else FREE_PLAN_SEATS."""
-    now = await standing(session, org_id)
-    return free_plan_seats if now.plan.name == plans.FREE else now.seats
-
-
-async def seats_used(session: AsyncSession, org_id: uuid.UUID) -> int:
-    """Members plus pending, unexpired invitations: what a seat limit counts."""
-    return (await team.count_members(session, org_id)
-            + await team.count_pending(session, org_id, utcnow(), except_email=None))
-
-
 async def check_seats_cover_use(session: AsyncSession, org_id: uuid.UUID, seats: int) -> None:
     """409 `seats_in_use` when fewer `seats` than are taken; under the lock invitations take to count
     seats, so none slips in between this check and the commit."""
-    await team.lock_organization(session, org_id)
-    used = await seats_used(session, org_id)
+    await team.lock_seats(session, org_id)
+    used = await team.seats_used(session, org_id)
     if seats < used:
         raise SeatsInUse(f"{used} seats are in use (members and pending invitations); remove some first",
                          details={"field": "seats", "used": used})
@@ -80,12 +79,12 @@ async def check_not_restricted(session: AsyncSession, org_id: uuid.UUID) -> None
             details={"restricted_at": since.isoformat(), "blocked": list(RESTRICTED_ACTIONS)})
 
 
-async def check_agent_available(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits) -> None:
+async def check_agent_available(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits | None) -> None:
     """One more agent must fit the plan's agent limit; 402 `plan_limit_reached` naming the plan that lifts it.
 
     Takes a per-organization lock until commit, so concurrent creates are counted one after the other.
     """
-    await agents.lock_agents(session, org_id)
+    await agents.lock_agent_count(session, org_id)
     plan = await current_plan(session, org_id, free)
     if plan.agent_limit is None:
         return
@@ -114,9 +113,10 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-async def usage(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits) -> Usage:
+async def usage(session: AsyncSession, org_id: uuid.UUID, *, free: FreeLimits | None) -> Usage:
     """What the organization uses against its plan's limits (messages: this calendar month, UTC)."""
     now = await standing(session, org_id, free)
     month = month_start(utcnow())
-    return Usage(plan=now.plan, seats=now.seats, seats_used=await seats_used(session, org_id), agents_used=await agents.count_agents(session, org_id),
+    return Usage(plan=now.plan, seats=now.seats, seats_used=await team.seats_used(session, org_id),
+                 agents_used=await agents.count_agents(session, org_id),
                  messages_used=await agents.count_messages_since(session, org_id, month), period_start=month)

@@ -14,7 +14,7 @@ from domain import pagination
 from domain.billing.models import LIVE, BillingCustomer, Invoice, StripeEvent, Subscription
 
 
-async def lock_organization(session: AsyncSession, org_id: uuid.UUID) -> None:
+async def lock_billing(session: AsyncSession, org_id: uuid.UUID) -> None:
     """Serialize billing work of one organization (two subscribes must not make two customers)."""
     await session.execute(text("select pg_advisory_xact_lock(hashtext('billing'), hashtext(:org))"),
                           {"org": str(org_id)})

@@ -11,6 +11,8 @@ the operation, so a retried attempt gets Stripe's first answers back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -33,13 +35,13 @@ from domain.billing.errors import (
     TrialAlreadyUsed,
 )
 from domain.billing.models import Invoice
-from domain.billing.payments import StripePayments, SubscriptionState
+from domain.billing.payments import Payments, SubscriptionState
 from domain.commands import service as commands
 from domain.commands.errors import CommandFailed, TransientFailure
-from domain.commands.models import Command, CommandKind
+from domain.commands.models import Command, CommandKind, Idempotency
 from domain.models import utcnow
 from domain.notifications import service as notifications
-from domain.team import service as team
+from domain.activity import service as activity
 
 SUBSCRIBE = CommandKind("billing.subscribe", queue="billing", actor="billing.subscribe")
 CANCEL = CommandKind("billing.cancel", queue="billing", actor="billing.cancel")
@@ -48,7 +50,7 @@ CHANGE_PLAN = CommandKind("billing.change_plan", queue="billing", actor="billing
 
 
 async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str,
-                               payment_method: str, trial: bool = False, idempotency_key: str | None) -> Command:
+                               payment_method: str, trial: bool = False, idempotency: Idempotency | None) -> Command:
     """Accept a subscription to a paid plan; the `billing` worker talks to Stripe.
 
     With `trial`, the plan's free trial first (one per organization): the card is kept, nothing is
@@ -56,10 +58,6 @@ async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id
     already subscribed (409), a second trial (409 `trial_already_used`).
     """
     chosen = plans.paid_plan(plan)
-    if idempotency_key is not None:
-        earlier = await commands.by_idempotency_key(session, org_id, user_id, idempotency_key)
-        if earlier is not None and earlier.kind == SUBSCRIBE.name:
-            return earlier
     current = await repository.current_subscription(session, org_id)
     if current is not None and current.live:
         raise AlreadySubscribed(f"this organization is already subscribed to the {current.plan} plan; "
@@ -73,11 +71,11 @@ async def request_subscription(session: AsyncSession, org_id: uuid.UUID, user_id
         # under the same idempotency key.
         payload["trial_end"] = int((utcnow() + timedelta(days=chosen.trial_days)).timestamp())
     return await commands.submit(session, SUBSCRIBE, org_id=org_id, user_id=user_id, payload=payload,
-                                 idempotency_key=idempotency_key)
+                                 idempotency=idempotency)
 
 
 async def request_cancel(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, resume: bool = False,
-                         idempotency_key: str | None) -> Command:
+                         idempotency: Idempotency | None) -> Command:
     """Accept cancelling the live subscription at the end of its paid period (or, `resume`, undoing that).
 
     404 without a live subscription. The plan's limits stay until the period ends; Stripe then
@@ -88,27 +86,25 @@ async def request_cancel(session: AsyncSession, org_id: uuid.UUID, user_id: uuid
         raise SubscriptionNotFound("this organization has no active subscription")
     return await commands.submit(session, RESUME if resume else CANCEL, org_id=org_id, user_id=user_id,
                                  payload={"subscription": current.stripe_subscription_id},
-                                 idempotency_key=idempotency_key)
+                                 idempotency=idempotency)
 
 
-async def set_cancellation(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+async def set_cancellation(session: AsyncSession, command: Command, payments: Payments) -> dict[str, Any]:
     """The worker's side of cancel and resume: tell Stripe, record what it says, log it."""
     cancel = command.kind == CANCEL.name
     subscription_id = command.payload["subscription"]
-    try:
+    with _payment_outcome():
         state = await payments.set_cancel_at_period_end(subscription_id, cancel,
                                                         idempotency_key=f"{command.id}:cancel_at_period_end")
-    except Exception as error:
-        raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
-    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+    await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end})
     return {"subscription_id": state.id, "status": state.status, "cancel_at_period_end": state.cancel_at_period_end,
             "current_period_end": _moment(state.current_period_end).isoformat() if state.current_period_end else None}
 
 
 async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, *, plan: str | None,
-                              seats: int | None, idempotency_key: str | None) -> Command:
+                              seats: int | None, idempotency: Idempotency | None) -> Command:
     """Accept a change of the live subscription's plan, seats or both (a command).
 
     An upgrade is effective now, prorated by Stripe; a cheaper plan waits for the end of the paid
@@ -141,14 +137,14 @@ async def request_plan_change(session: AsyncSession, org_id: uuid.UUID, user_id:
     if seats is not None:
         payload["seats"] = seats
     return await commands.submit(session, CHANGE_PLAN, org_id=org_id, user_id=user_id, payload=payload,
-                                 idempotency_key=idempotency_key)
+                                 idempotency=idempotency)
 
 
 def _cheaper(chosen: plans.Plan, current: str) -> bool:
     return current in plans.PLANS and chosen.price < plans.PLANS[current].price
 
 
-async def change_plan(session: AsyncSession, command: Command, payments: StripePayments) -> dict[str, Any]:
+async def change_plan(session: AsyncSession, command: Command, payments: Payments) -> dict[str, Any]:
     """The worker's side of a plan or seats change: an upgrade or new seats move the subscription at
     Stripe now; a downgrade is recorded as pending (applied by `apply_downgrade` when the period ends);
     the current plan again clears a pending downgrade."""
@@ -162,7 +158,7 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
         pending = None if current.plan == chosen.name else chosen.name
         await repository.set_pending_plan(session, subscription_id, pending)
         effective_at = current.current_period_end.isoformat() if current.current_period_end else None
-        await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+        await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
             "subscription": subscription_id, "status": current.status, "plan": current.plan,
             "pending_plan": pending, "effective_at": effective_at})
         return {**_result(subscription_id, current.plan, current.status), "pending_plan": pending,
@@ -176,14 +172,12 @@ async def change_plan(session: AsyncSession, command: Command, payments: StripeP
             await entitlements.check_seats_cover_use(session, command.org_id, seats)
         except SeatsInUse as refused:
             raise CommandFailed(refused.message) from refused
-    try:
+    with _payment_outcome():
         state = await payments.change_plan(subscription_id, chosen, seats, idempotency_key=f"{command.id}:change_plan")
-    except Exception as error:
-        raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
     if not command.payload.get("seats_only"):
         await repository.set_pending_plan(session, subscription_id, None)  # an upgrade replaces a pending downgrade
-    await team.log(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
+    await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": state.id, "status": state.status, "plan": chosen.name, "previous_plan": current.plan,
         "seats": seats, "previous_seats": current.quantity})
     return {**_result(state.id, chosen.name, state.status), "seats": seats}
@@ -200,7 +194,7 @@ async def due_downgrades(session: AsyncSession, *, limit: int = 100) -> list[str
     return await repository.due_downgrades(session, utcnow() + DOWNGRADE_LEAD, limit)
 
 
-async def apply_downgrade(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
+async def apply_downgrade(session: AsyncSession, payments: Payments, subscription_id: str) -> str:
     """Move a subscription whose period is about to end to its pending plan at Stripe, record it, log it (system scope).
 
     The idempotency key names the period, so a repeated run in the same period gets Stripe's first answer.
@@ -215,12 +209,12 @@ async def apply_downgrade(session: AsyncSession, payments: StripePayments, subsc
                                        idempotency_key=f"{subscription_id}:downgrade:{period}")
     await record_subscription(session, current.org_id, state)
     await repository.set_pending_plan(session, subscription_id, None)
-    await team.log(session, None, current.org_id, "billing.subscription_changed", ip=None, details={
+    await activity.record(session, None, current.org_id, "billing.subscription_changed", ip=None, details={
         "subscription": subscription_id, "status": state.status, "plan": chosen.name, "previous_plan": current.plan})
     return f"subscription {subscription_id} moved from {current.plan} to {chosen.name}"
 
 
-async def ensure_customer(session: AsyncSession, payments: StripePayments, command: Command) -> str:
+async def ensure_customer(session: AsyncSession, payments: Payments, command: Command) -> str:
     """The organization's Stripe customer, created once.
 
     The caller commits this transaction on its own, right away: once Stripe
@@ -228,23 +222,21 @@ async def ensure_customer(session: AsyncSession, payments: StripePayments, comma
     subscribes of one organization wait on a lock here, and the second finds
     the first's customer.
     """
-    await repository.lock_organization(session, command.org_id)
+    await repository.lock_billing(session, command.org_id)
     existing = await repository.customer(session, command.org_id)
     if existing is not None:
         return existing
     org = await accounts.get_organization(session, command.org_id)
     user = await accounts.get_user(session, command.user_id) if command.user_id else None
-    try:
+    with _payment_outcome():
         customer = await payments.create_customer(
             org_id=str(command.org_id), name=org.name if org else str(command.org_id),
             email=user.email if user else None, idempotency_key=f"{command.id}:customer")
-    except Exception as error:
-        raise _command_error(error) from error
     await repository.add_customer(session, command.org_id, customer)
     return customer
 
 
-async def subscribe(session: AsyncSession, command: Command, payments: StripePayments, customer: str, *,
+async def subscribe(session: AsyncSession, command: Command, payments: Payments, customer: str, *,
                     ip: str | None = None) -> dict[str, Any]:
     """The worker's side: attach the card, subscribe, record the subscription.
 
@@ -253,23 +245,21 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
     and then finds it (it would otherwise create a second one at Stripe).
     """
     chosen = plans.paid_plan(command.payload["plan"])
-    await repository.lock_organization(session, command.org_id)
+    await repository.lock_billing(session, command.org_id)
     current = await repository.current_subscription(session, command.org_id)
     if current is not None and current.live:
         if current.plan == chosen.name:
             return _result(current.stripe_subscription_id, current.plan, current.status, already=True)
         raise CommandFailed(f"this organization is already subscribed to the {current.plan} plan")
     key = str(command.id)
-    try:
+    with _payment_outcome():
         await payments.attach_default_payment_method(customer, command.payload["payment_method"],
                                                      idempotency_key=f"{key}:payment_method")
         state = await payments.create_subscription(customer, chosen, org_id=str(command.org_id), quantity=chosen.seats,
                                                    trial_end=command.payload.get("trial_end"),
                                                    idempotency_key=f"{key}:subscription")
-    except Exception as error:
-        raise _command_error(error) from error
     await record_subscription(session, command.org_id, state)
-    await team.log(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
+    await activity.record(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
                    details={"plan": chosen.name, "subscription": state.id, "status": state.status,
                             "trial_end": _moment(state.trial_end).isoformat() if state.trial_end else None})
     return _result(state.id, chosen.name, state.status)
@@ -278,7 +268,7 @@ async def subscribe(session: AsyncSession, command: Command, payments: StripePay
 async def subscribe_failed(session: AsyncSession, command: Command) -> None:
     """A subscribe that failed for good: tell the owners and admins why, and log it."""
     notifications.notify(session, command.org_id, "billing.payment_failed", {"reason": command.error or ""})
-    await team.log(session, command.user_id, command.org_id, "billing.payment_failed", ip=None,
+    await activity.record(session, command.user_id, command.org_id, "billing.payment_failed", ip=None,
                    details={"plan": command.payload.get("plan"), "reason": command.error})
 
 
@@ -289,15 +279,20 @@ def _result(subscription_id: str, plan: str, status: str, already: bool = False)
     return result
 
 
-def _command_error(error: Exception) -> Exception:
-    """The payments port's errors as a command's outcome: a decline is final, an outage is retried."""
-    if isinstance(error, CardDeclined):
-        return CommandFailed(f"your card was declined: {error.message}")
-    if isinstance(error, PaymentRejected):
-        return CommandFailed(f"the payment could not be set up: {error.message}")
-    if isinstance(error, PaymentUnavailable):
-        return TransientFailure(error.message)
-    return error
+@contextmanager
+def _payment_outcome() -> Iterator[None]:
+    """The payments port's errors as a command's outcome: a decline is final, an outage is retried.
+
+    Only `PaymentError`s are translated; anything else is a bug and propagates as it is.
+    """
+    try:
+        yield
+    except CardDeclined as error:
+        raise CommandFailed(f"your card was declined: {error.message}") from error
+    except PaymentRejected as error:
+        raise CommandFailed(f"the payment could not be set up: {error.message}") from error
+    except PaymentUnavailable as error:
+        raise TransientFailure(error.message) from error
 
 
 def _moment(seconds: int | None) -> datetime | None:

@@ -1,6 +1,6 @@
 """Stripe's webhooks: received by the edge, acted on by the `billing` worker.
 
-The edge verifies the signature (`payments.verify_webhook`), then `receive`
+The edge verifies the signature (`signature.verify_webhook`), then `receive`
 stores the event once by its id and queues `billing.handle_event` only for a
 new one, so Stripe's retries and duplicates cost one row and one job. The
 worker never trusts the event's copy of the object: it fetches the
@@ -23,17 +23,16 @@ from domain import jobs
 from domain.accounts import repository as accounts
 from domain.billing import dunning, plans, repository, trials
 from domain.billing.errors import PaymentRejected
-from domain.billing.payments import InvoiceState, StripePayments
+from domain.billing.payments import InvoiceState, Payments
 from domain.billing.service import record_subscription
 from domain.mail import service as mail
 from domain.models import utcnow
 from domain.notifications import service as notifications
-from domain.team import service as team
+from domain.activity import service as activity
 
 log = logging.getLogger(__name__)
 
-QUEUE = "billing"
-HANDLE = "billing.handle_event"
+HANDLE = jobs.JobKind("billing.handle_event", queue="billing")
 MAX_ATTEMPTS = 30  # failed handlings of one event before the sweeper stops re-queueing it
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
                        "customer.subscription.deleted", "customer.subscription.trial_will_end")
@@ -47,34 +46,49 @@ async def receive(session: AsyncSession, event: dict[str, Any]) -> bool:
     """Store a verified event once; queue its handling only if it is new. True when it was new."""
     new = await repository.add_event(session, event["id"], event["type"], event)
     if new:
-        jobs.enqueue(session, QUEUE, HANDLE, event["id"])
+        jobs.enqueue(session, HANDLE, event["id"])
     return new
 
 
-async def handle(session: AsyncSession, payments: StripePayments, event_id: str, *, app_url: str) -> str:
+async def handle(session: AsyncSession, payments: Payments, event_id: str) -> str:
     """Act on one stored event (system scope), once: what was done, for the log."""
     event = await repository.event_for_update(session, event_id)
     if event is None:
         return "unknown event"
     if event.handled_at is not None:
         return "already handled"
-    obj = (event.payload.get("data") or {}).get("object") or {}
+    if event.attempts >= MAX_ATTEMPTS:
+        # A message still in flight after the sweeper stopped (Dramatiq's own retries): no further tries.
+        return f"not handled: gave up after {event.attempts} attempts (an operator reads its error)"
     error = None
-    try:
-        if event.type in SUBSCRIPTION_EVENTS:
-            outcome = await _subscription_changed(session, payments, obj["id"])
-        elif event.type in INVOICE_EVENTS:
-            outcome = await _invoice_changed(session, payments, obj["id"], event.type, app_url=app_url)
-        else:
-            outcome = "ignored"
-    except PaymentRejected as refused:
-        # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
-        # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
-        outcome = error = f"not handled: {refused.message}"
+    if event.type not in SUBSCRIPTION_EVENTS + INVOICE_EVENTS:
+        outcome = "ignored"
+    elif (object_id := _object_id(event.payload)) is None:
+        # Signed by Stripe (or by whoever holds our secret) but not an event we can act on: retrying
+        # cannot change that, so it is closed now with the reason, not retried without end.
+        outcome = error = "not handled: malformed event (data.object is not an object with an id)"
+    else:
+        try:
+            if event.type in SUBSCRIPTION_EVENTS:
+                outcome = await _subscription_changed(session, payments, object_id)
+            else:
+                outcome = await _invoice_changed(session, payments, object_id, event.type)
+        except PaymentRejected as refused:
+            # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
+            # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
+            outcome = error = f"not handled: {refused.message}"
     event.handled_at = utcnow()
     event.error = error
     await session.flush()
     return outcome
+
+
+def _object_id(payload: dict[str, Any]) -> str | None:
+    """The id of the Stripe object an event is about, or None when the event does not have one."""
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    object_id = obj.get("id") if isinstance(obj, dict) else None
+    return object_id if isinstance(object_id, str) and object_id else None
 
 
 async def _org_for(session: AsyncSession, customer: str, hint: str | None) -> uuid.UUID | None:
@@ -89,7 +103,7 @@ async def _org_for(session: AsyncSession, customer: str, hint: str | None) -> uu
     return org_id
 
 
-async def _subscription_changed(session: AsyncSession, payments: StripePayments, subscription_id: str) -> str:
+async def _subscription_changed(session: AsyncSession, payments: Payments, subscription_id: str) -> str:
     state = await payments.subscription(subscription_id)
     org_id = await _org_for(session, state.customer, state.org_id)
     if org_id is None:
@@ -100,7 +114,7 @@ async def _subscription_changed(session: AsyncSession, payments: StripePayments,
     changed = before is None or (before.status, before.plan, before.cancel_at_period_end) != (
         state.status, after.name if after else before.plan, state.cancel_at_period_end)
     if before is not None and changed:
-        await team.log(session, None, org_id, "billing.subscription_changed", ip=None, details={
+        await activity.record(session, None, org_id, "billing.subscription_changed", ip=None, details={
             "subscription": state.id, "status": state.status, "plan": after.name if after else state.stripe_plan,
             "previous_status": before.status, "cancel_at_period_end": state.cancel_at_period_end})
     # `trial_will_end` is the usual trigger; any event about a trial that ends soon will do (once).
@@ -109,8 +123,7 @@ async def _subscription_changed(session: AsyncSession, payments: StripePayments,
     return f"subscription {state.id} is {state.status}"
 
 
-async def _invoice_changed(session: AsyncSession, payments: StripePayments, invoice_id: str, event_type: str, *,
-                           app_url: str) -> str:
+async def _invoice_changed(session: AsyncSession, payments: Payments, invoice_id: str, event_type: str) -> str:
     invoice = await payments.invoice(invoice_id)
     hint = None
     if invoice.subscription:
@@ -123,10 +136,10 @@ async def _invoice_changed(session: AsyncSession, payments: StripePayments, invo
                   and await repository.count_paid_invoices(session, org_id) == 0)
     await _record_invoice(session, org_id, invoice, paid_now=invoice.status == "paid" and previous != "paid")
     if invoice.status == "paid" and previous != "paid":
-        await team.log(session, None, org_id, "billing.invoice_paid", ip=None, details={
+        await activity.record(session, None, org_id, "billing.invoice_paid", ip=None, details={
             "invoice": invoice.id, "amount": invoice.amount_paid, "currency": invoice.currency})
     if first_paid and invoice.customer_email:
-        await _confirm(session, org_id, invoice, app_url)
+        await _confirm(session, org_id, invoice)
     if invoice.status == "paid" and previous != "paid":
         await dunning.payment_made(session, org_id)
     if event_type == "invoice.payment_failed" and invoice.status != "paid" and previous != invoice.status:
@@ -147,7 +160,7 @@ async def _record_invoice(session: AsyncSession, org_id: uuid.UUID, invoice: Inv
         "paid_at": now if paid_now else None, "created_at": now, "updated_at": now})
 
 
-async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceState, app_url: str) -> None:
+async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceState) -> None:
     """The first paid invoice of an organization: a confirmation email, once (its dedupe key)."""
     org = await accounts.get_organization(session, org_id)
     subscription = await repository.subscription_by_stripe_id(session, invoice.subscription or "")
@@ -156,7 +169,7 @@ async def _confirm(session: AsyncSession, org_id: uuid.UUID, invoice: InvoiceSta
                     template="billing_confirmation", context={
                         "organization_name": org.name if org else "", "plan_title": plan.title if plan else "paid",
                         "amount": plans.money(invoice.amount_paid, invoice.currency),
-                        "invoice_url": invoice.hosted_invoice_url or "", "app_url": app_url})
+                        "invoice_url": invoice.hosted_invoice_url or ""})
 
 
 def _moment(seconds: int | None) -> datetime | None:
@@ -183,5 +196,5 @@ async def resend_unhandled(session: AsyncSession, *, older_than: int, limit: int
     stale = await repository.unhandled_events(session, utcnow() - timedelta(seconds=older_than), limit,
                                               max_attempts=MAX_ATTEMPTS)
     for event_id in stale:
-        jobs.enqueue(session, QUEUE, HANDLE, event_id)
+        jobs.enqueue(session, HANDLE, event_id)
     return len(stale)

@@ -9,6 +9,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from domain.jobs import JobKind
 from domain.models import Base, Identified, Timestamped, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
@@ -22,6 +23,23 @@ class CommandKind:
     name: str  # what clients see, e.g. "agent.deploy"
     queue: str
     actor: str  # "<capability>.<verb>"
+
+    @property
+    def job(self) -> JobKind:
+        return JobKind(self.actor, queue=self.queue)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A request's Idempotency-Key and a fingerprint of the request itself.
+
+    The same key with the same fingerprint is a retry: it gets the command the
+    first request created. The same key with another fingerprint is a mistake
+    the client must hear about (409), not a second request silently dropped.
+    """
+
+    key: str
+    fingerprint: str
 
 
 class Command(Identified, Timestamped, Base):
@@ -39,6 +57,7 @@ class Command(Identified, Timestamped, Base):
     error: Mapped[str | None]
     attempts: Mapped[int] = mapped_column(default=0)
     idempotency_key: Mapped[str | None]
+    request_hash: Mapped[str | None]  # the fingerprint of the request that created it (see `Idempotency`)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -27,6 +27,12 @@ async def insert_command(session: AsyncSession, values: dict[str, Any]) -> bool:
     return result.first() is not None
 
 
+async def lock_idempotency_key(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, key: str) -> None:
+    """Serialize requests carrying one key until this transaction ends (a transaction-scoped advisory lock)."""
+    await session.execute(text("select pg_advisory_xact_lock(hashtextextended(:name, 0))"),
+                          {"name": f"idempotency:{org_id}:{user_id}:{key}"})
+
+
 async def by_idempotency_key(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
                              key: str) -> Command | None:
     query = select(Command).where(Command.org_id == org_id, Command.user_id == user_id,

@@ -18,32 +18,56 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import jobs
 from domain.commands import repository
 from domain.commands.errors import CommandNotFound, IdempotencyKeyReused
-from domain.commands.models import FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED, Command, CommandKind
+from domain.commands.models import FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED, Command, CommandKind, Idempotency
 from domain.models import utcnow
 from domain.realtime import Publisher, org_channel, publish_after_commit, user_channel
 
 MAX_ERROR_LENGTH = 2000
 
 
+async def replay(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
+                 idempotency: Idempotency | None) -> Command | None:
+    """The first step of accepting a command: the command this request already created, if any.
+
+    Looked up before any rule runs, so a retry after success gets the original
+    command even when the rules would now refuse the request (the plan has
+    changed, the agent is deployed), and changes nothing. The key is scoped to
+    the organization and the person; concurrent requests with one key wait for
+    each other here (a transaction-scoped advisory lock), so exactly one
+    creates the command. A different request under a used key is a 409 naming
+    the first command.
+    """
+    if idempotency is None:
+        return None
+    await repository.lock_idempotency_key(session, org_id, user_id, idempotency.key)
+    earlier = await repository.by_idempotency_key(session, org_id, user_id, idempotency.key)
+    if earlier is None:
+        return None
+    if earlier.request_hash is not None and earlier.request_hash != idempotency.fingerprint:
+        raise IdempotencyKeyReused(
+            f"this Idempotency-Key was already used for a different request ({earlier.kind} {earlier.id}); "
+            "use a new key for a new request", details={"command_id": str(earlier.id), "kind": earlier.kind})
+    return earlier
+
+
 async def submit(session: AsyncSession, kind: CommandKind, *, org_id: uuid.UUID, user_id: uuid.UUID | None,
-                 payload: dict[str, Any], idempotency_key: str | None = None) -> Command:
+                 payload: dict[str, Any], idempotency: Idempotency | None = None) -> Command:
     """Record a command and send it to its actor once the transaction commits.
 
-    The same `idempotency_key` from the same person returns the command it
-    first created (and sends nothing); reused for a different request, 409.
+    Callers run `replay` first (the edge's `accept` does): a key that is
+    already taken here means that step was skipped, and is refused rather
+    than answered with a command that may be another request's.
     """
     now = utcnow()
     values = dict(id=uuid.uuid4(), org_id=org_id, user_id=user_id, kind=kind.name, queue=kind.queue, actor=kind.actor,
-                  payload=payload, idempotency_key=idempotency_key, status=QUEUED, attempts=0,
+                  payload=payload, idempotency_key=idempotency.key if idempotency else None,
+                  request_hash=idempotency.fingerprint if idempotency else None, status=QUEUED, attempts=0,
                   created_at=now, updated_at=now)
     if not await repository.insert_command(session, values):
-        existing = await repository.by_idempotency_key(session, org_id, user_id, idempotency_key)
-        if existing.kind != kind.name or existing.payload != payload:
-            raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request",
-                                       details={"command_id": str(existing.id)})
-        return existing
+        raise IdempotencyKeyReused("this Idempotency-Key is already in use; send the request again",
+                                   details={"kind": kind.name})
     command = Command(**values)  # what was inserted, for the answer; not attached to the session
-    jobs.enqueue(session, kind.queue, kind.actor, str(command.id), str(org_id))
+    jobs.enqueue(session, kind.job, str(command.id), str(org_id), org_id=org_id)
     return command
 
 
@@ -128,15 +152,11 @@ async def resend_stale(session: AsyncSession, *, queued_for: int, running_for: i
         return 0
     await repository.touch(session, [c.id for c in stale], now)
     for command in stale:
-        jobs.enqueue(session, command.queue, command.actor, str(command.id), str(command.org_id))
+        jobs.enqueue(session, jobs.JobKind(command.actor, queue=command.queue), str(command.id), str(command.org_id),
+                     org_id=command.org_id)
     return len(stale)
 
 
 def _readable(error: str) -> str:
     return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"
 
-
-async def by_idempotency_key(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
-                             key: str) -> Command | None:
-    """The command a person already sent with this Idempotency-Key, if any."""
-    return await repository.by_idempotency_key(session, org_id, user_id, key)

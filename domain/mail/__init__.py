@@ -6,13 +6,14 @@ Capabilities queue an email inside their transaction; it is sent after commit:
     mail.send_later(session, dedupe_key=f"invitation:{invitation.id}", to=invitation.email,
                     template="invitation", context={...})
 
-Importing this package does not load the SendGrid SDK (`mailer_for` does,
-when configured), so the edge can queue emails without it.
+Importing this package does not load the SendGrid SDK (the adapters live in
+`domain/adapters/`, built by `objecta.wiring.mailer`), so the edge can queue
+emails without it.
 """
 
 from domain.mail.errors import MailError, MailTemplateError, PermanentMailError, TransientMailError
-from domain.mail.mailer import Email, Mailer, mailer_for
+from domain.mail.mailer import Email, Mailer
 from domain.mail.rendering import render
 
 __all__ = ["Email", "MailError", "MailTemplateError", "Mailer", "PermanentMailError", "TransientMailError",
-           "mailer_for", "render"]
+           "render"]

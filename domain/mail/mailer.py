@@ -1,17 +1,16 @@
-"""The mail port: one `Email`, one `Mailer.send`, and the one place that picks the provider.
+"""The mail port: one `Email`, one `Mailer.send`.
 
-`mailer_for(settings)` returns the SendGrid adapter when SENDGRID_API_KEY is
-set and the outbox (`.eml` files under $OBJECTA_HOME/outbox) otherwise, so
-a machine with nothing configured still shows every email it would send.
+The adapters live outside the capability (`domain/adapters/sendgrid_mailer.py`,
+`domain/adapters/outbox_mailer.py`); `objecta.wiring.mailer` picks one: SendGrid
+when SENDGRID_API_KEY is set, else the outbox (`.eml` files under
+$OBJECTA_HOME/outbox), so a machine with nothing configured still shows every
+email it would send.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:  # the domain reads settings it is given; it never loads them
-    from objecta.settings import Settings
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -34,16 +33,3 @@ class Mailer(Protocol):
         `PermanentMailError` when it cannot.
         """
         ...
-
-
-def mailer_for(settings: Settings) -> Mailer:
-    """The configured mailer: SendGrid when it has an API key, else the local outbox."""
-    # Imported here, not at the top: the edge imports this package to queue
-    # emails and must never load the SendGrid SDK.
-    if settings.mail.sendgrid_api_key:
-        from domain.mail.sendgrid_mailer import SendGridMailer
-
-        return SendGridMailer(settings.mail.sendgrid_api_key, settings.mail.sendgrid_api_host)
-    from domain.mail.outbox import OutboxMailer
-
-    return OutboxMailer(settings.mail.outbox)

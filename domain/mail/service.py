@@ -18,8 +18,7 @@ from domain.mail.errors import MailTemplateError
 from domain.mail.repository import Delivery
 from domain.mail.rendering import templates
 
-QUEUE = "email"
-SEND = "email.send"
+SEND = jobs.JobKind("email.send", queue="email")
 MAX_ERROR_LENGTH = 2000
 # Longer than any one provider call (SendGrid's times out at 30 s); see repository.lock.
 LOCK_IDLE_TIMEOUT_MS = 90_000
@@ -31,14 +30,16 @@ def send_later(session: AsyncSession, *, dedupe_key: str, to: str, template: str
     `dedupe_key` names this email for good (e.g. `invitation:{id}`): the same
     key is delivered once however often it is queued. `context` must be
     JSON (it travels through the broker). A mistake in either raises here,
-    in the caller's transaction, rather than later in a worker.
+    in the caller's transaction, rather than later in a worker. Links are
+    paths (`accept_path`, `action_path`): the email worker adds `app_url`,
+    this deployment's APP_URL, when it renders.
     """
     if template not in templates():
         raise MailTemplateError(f"unknown email template {template!r}")
     if not dedupe_key:
         raise ValueError("an email needs a dedupe key")
     json.dumps(context)  # TypeError now beats a message the broker cannot encode after commit
-    jobs.enqueue(session, QUEUE, SEND, dedupe_key, to, template, context)
+    jobs.enqueue(session, SEND, dedupe_key, to, template, context)
 
 
 async def hold(session: AsyncSession, dedupe_key: str) -> bool:

@@ -27,6 +27,9 @@ from domain.notifications.types import CHANNELS, TYPES, NotificationType, defaul
 from domain.realtime import Publisher, publish_after_commit, user_channel
 
 QUEUE = "notifications"
+FAN_OUT = jobs.JobKind("notifications.fan_out", queue=QUEUE)
+DELIVER = jobs.JobKind("notifications.deliver", queue=QUEUE)
+BROADCAST = jobs.JobKind("notifications.broadcast", queue=QUEUE)
 BROADCAST_BATCH = 500
 
 
@@ -47,7 +50,7 @@ def notify(session: AsyncSession, org_id: uuid.UUID, type_: str, data: dict[str,
     """
     notification_type(type_)
     batch_id = uuid.uuid4()
-    jobs.enqueue(session, QUEUE, "notifications.fan_out", str(batch_id), str(org_id), type_, data,
+    jobs.enqueue(session, FAN_OUT, str(batch_id), str(org_id), type_, data,
                  [str(r) for r in recipients] if recipients is not None else None)
     return batch_id
 
@@ -61,7 +64,7 @@ async def fan_out(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID,
     else:
         people = await repository.members_among(session, org_id, recipients) if recipients else []
     for person in people:
-        jobs.enqueue(session, QUEUE, "notifications.deliver", str(batch_id), str(org_id), str(person), type_, data)
+        jobs.enqueue(session, DELIVER, str(batch_id), str(org_id), str(person), type_, data)
     return len(people)
 
 
@@ -74,7 +77,7 @@ async def effective_preferences(session: AsyncSession, org_id: uuid.UUID,
 
 
 async def deliver(session: AsyncSession, publisher: Publisher, *, batch_id: uuid.UUID, org_id: uuid.UUID,
-                  user_id: uuid.UUID, type_: str, data: dict[str, Any], app_url: str) -> Notification | None:
+                  user_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Notification | None:
     """Save, push and email one person's notification, as their preferences say (idempotent)."""
     kind = notification_type(type_)
     wants = (await effective_preferences(session, org_id, user_id))[type_]
@@ -96,8 +99,8 @@ async def deliver(session: AsyncSession, publisher: Publisher, *, batch_id: uuid
         # Queued even on a redelivery: the email's dedupe key makes a second send a no-op,
         # and a first delivery that died before queueing it still gets its email.
         mail.send_later(session, dedupe_key=f"notification:{notification_id}", to=person.email,
-                        template="notification", context={"title": title, "body": body, "app_url": app_url,
-                                                          "action_url": f"{app_url}/notifications"})
+                        template="notification", context={"title": title, "body": body,
+                                                          "action_path": "/notifications"})
     return notification
 
 
@@ -155,7 +158,7 @@ def broadcast(session: AsyncSession, type_: str, data: dict[str, Any],
     if notification_type(type_).category != "system":
         raise UnknownNotificationType("only system notifications can be broadcast", details={"type": type_})
     broadcast_id = uuid.uuid4()
-    jobs.enqueue(session, QUEUE, "notifications.broadcast", str(broadcast_id), type_, data,
+    jobs.enqueue(session, BROADCAST, str(broadcast_id), type_, data,
                  [str(o) for o in org_ids] if org_ids is not None else None, None)
     return broadcast_id
 
@@ -169,6 +172,6 @@ async def broadcast_batch(session: AsyncSession, broadcast_id: uuid.UUID, type_:
         remaining = sorted(o for o in org_ids if after is None or o > after)
         batch = remaining[:BROADCAST_BATCH]
     for org_id in batch:
-        jobs.enqueue(session, QUEUE, "notifications.fan_out", str(uuid.uuid5(broadcast_id, str(org_id))),
+        jobs.enqueue(session, FAN_OUT, str(uuid.uuid5(broadcast_id, str(org_id))),
                      str(org_id), type_, data, None)
     return batch[-1] if len(batch) == BROADCAST_BATCH else None

@@ -75,6 +75,11 @@ TYPES: dict[str, NotificationType] = {t.name: t for t in (
                      "{email} was invited to join as {role}.", OWNERS_AND_ADMINS, email=False),
     NotificationType("team.joined", "{name} joined {organization_name}",
                      "{name} accepted the invitation and joined as {role}.", OWNERS_AND_ADMINS),
+    # To the person who opened the ticket (recipients named by support): an admin answered publicly.
+    NotificationType("support.ticket_replied", "Support replied: {subject}", "{excerpt}", ()),
+    # To the person who opened the ticket: its status changed (resolved, closed...).
+    NotificationType("support.ticket_updated", "Your ticket is {status}: {subject}",
+                     "The support ticket \"{subject}\" is now {status}.", (), email=False),
     NotificationType("team.role_changed", "Your role is now {role}",
                      "{changed_by} changed your role in {organization_name} to {role}.", ()),
 )}

@@ -23,9 +23,9 @@ from domain.accounts import repository as accounts_repository
 from domain.accounts.models import Membership, User
 from domain.accounts.service import AccountService, Tokens, normalize_email
 from domain.accounts.tokens import Principal
-from domain.billing import entitlements
+from domain.activity import service as activity
 from domain.commands import service as commands
-from domain.commands.models import Command, CommandKind
+from domain.commands.models import Command, CommandKind, Idempotency
 from domain.db import bind_tenant
 from domain.errors import InvalidInput
 from domain.mail import service as mail
@@ -33,6 +33,7 @@ from domain.models import utcnow
 from domain.notifications import service as notifications
 from domain.ratelimit import RateLimiter
 from domain.team import repository, service
+from domain.team.limits import SeatLimits
 from domain.team.errors import (
     AlreadyMember,
     InvitationInvalid,
@@ -51,8 +52,6 @@ INVALID = "this invitation link is not valid: it may have expired, been used or 
 class InvitationRules:
     per_hour: int  # INVITATIONS_PER_HOUR, per organization
     ttl_hours: int  # INVITATION_TTL_HOURS
-    free_plan_seats: int  # FREE_PLAN_SEATS
-    app_url: str  # where the accept link and the welcome email point
 
 
 def token_hash(token: str) -> str:
@@ -60,7 +59,7 @@ def token_hash(token: str) -> str:
 
 
 async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, rules: InvitationRules,
-                 limiter: RateLimiter, idempotency_key: str | None = None) -> Command:
+                 limiter: RateLimiter, limits: SeatLimits, idempotency: Idempotency | None = None) -> Command:
     """Invite `email` as `role`: the row is written now, the token and email by the `team.invite` worker.
 
     Refusals happen here, synchronously: a bad email or role, an existing
@@ -70,16 +69,11 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     email = normalize_email(email)
     service.check_role(role)
     service.check_may_manage(actor, role)
-    if idempotency_key is not None:
-        earlier = await commands.by_idempotency_key(session, actor.org_id, actor.user_id, idempotency_key)
-        if earlier is not None and earlier.kind == INVITE.name:
-            return earlier  # a retried request: same command, no second invitation
-    org = await repository.lock_organization(session, actor.org_id)
-    await entitlements.check_not_restricted(session, actor.org_id)
+    org = await service.lock_seats(session, actor.org_id)
+    await limits.check_may_grow(session, actor.org_id)
     if await repository.is_member_email(session, actor.org_id, email):
         raise AlreadyMember(f"{email} is already a member of this organization")
-    limit = await service.seat_limit(session, actor.org_id, free_plan_seats=rules.free_plan_seats)
-    await service.check_seat_available(session, actor.org_id, limit=limit, replacing_email=email)
+    await service.check_seat_available(session, actor.org_id, limits=limits, replacing_email=email)
     verdict = await limiter.hit("invitations", str(actor.org_id), rules.per_hour, HOUR)
     if not verdict.allowed:
         raise TooManyInvitations(f"your organization may send {rules.per_hour} invitations per hour; "
@@ -90,7 +84,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     if replaced:
         await repository.revoke_invitations(session, [old.id for old in replaced], now)
         for old in replaced:
-            await service.log(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
+            await activity.record(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
                               subject_email=email, details={"invitation_id": str(old.id), "reason": "reinvited"})
         await session.flush()
     invitation = Invitation(id=uuid.uuid4(), org_id=actor.org_id, email=email, role=role, status=PENDING,
@@ -98,16 +92,16 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
                             created_at=now)
     session.add(invitation)
     await session.flush()
-    await service.log(session, actor.user_id, actor.org_id, "invitation.sent", ip=actor.ip, subject_email=email,
+    await activity.record(session, actor.user_id, actor.org_id, "invitation.sent", ip=actor.ip, subject_email=email,
                       details={"invitation_id": str(invitation.id), "role": role})
     inviter = await accounts_repository.get_user(session, actor.user_id)
     notifications.notify(session, actor.org_id, "team.invited", {
         "inviter_name": inviter.name, "email": email, "role": role, "organization_name": org.name})
     return await commands.submit(session, INVITE, org_id=actor.org_id, user_id=actor.user_id,
-                                 payload={"invitation_id": str(invitation.id)}, idempotency_key=idempotency_key)
+                                 payload={"invitation_id": str(invitation.id)}, idempotency=idempotency)
 
 
-async def issue(session: AsyncSession, command: Command, *, app_url: str) -> dict[str, Any]:
+async def issue(session: AsyncSession, command: Command) -> dict[str, Any]:
     """The worker's side of `team.invite`: create the token, keep its hash, queue the email.
 
     Idempotent: a token is issued once per invitation (a second one would be
@@ -128,7 +122,7 @@ async def issue(session: AsyncSession, command: Command, *, app_url: str) -> dic
     org = await repository.get_organization(session, invitation.org_id)
     mail.send_later(session, dedupe_key=f"invitation:{invitation.id}", to=invitation.email, template="invitation",
                     context={"inviter_name": inviter.name if inviter else "A colleague",
-                             "organization_name": org.name, "accept_url": f"{app_url}/invite?token={token}",
+                             "organization_name": org.name, "accept_path": f"/invite?token={token}",
                              "expires_at": invitation.expires_at.isoformat()})
     return {"invitation_id": str(invitation.id), "emailed": True, "email": invitation.email,
             "expires_at": invitation.expires_at.isoformat()}
@@ -146,12 +140,12 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: uuid.UUID) 
     service.check_may_manage(actor, invitation.role)
     invitation.status, invitation.revoked_at = REVOKED, utcnow()
     await session.flush()
-    await service.log(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
+    await activity.record(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
                       subject_email=invitation.email, details={"invitation_id": str(invitation.id)})
 
 
 async def accept(session: AsyncSession, accounts: AccountService, *, token: str, name: str | None,
-                 password: str | None, principal: Principal | None, ip: str | None, app_url: str) -> Tokens:
+                 password: str | None, principal: Principal | None, ip: str | None) -> Tokens:
     """Join the invitation's organization and log in there.
 
     One transaction: the invitation row is locked first, so of two
@@ -178,7 +172,7 @@ async def accept(session: AsyncSession, accounts: AccountService, *, token: str,
     session.add(Membership(org_id=org_id, user_id=user.id, role=invitation.role))
     invitation.status, invitation.accepted_at, invitation.accepted_by = ACCEPTED, utcnow(), user.id
     await session.flush()
-    await service.log(session, user.id, org_id, "invitation.accepted", ip=ip, subject_user_id=user.id,
+    await activity.record(session, user.id, org_id, "invitation.accepted", ip=ip, subject_user_id=user.id,
                       subject_email=invitation.email,
                       details={"invitation_id": str(invitation.id), "role": invitation.role})
     org = await repository.get_organization(session, org_id)
@@ -190,7 +184,7 @@ async def accept(session: AsyncSession, accounts: AccountService, *, token: str,
         "name": user.name, "organization_name": org.name, "role": invitation.role, "user_id": str(user.id)},
         recipients=sorted(recipients))
     mail.send_later(session, dedupe_key=f"welcome:{org_id}:{user.id}", to=user.email, template="welcome",
-                    context={"name": user.name, "organization_name": org.name, "app_url": app_url})
+                    context={"name": user.name, "organization_name": org.name})
     return await accounts.start_session(session, user.id, org_id)
 
 

@@ -3,22 +3,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import DateTime
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models import Base, Identified, Timestamped
 
 PENDING, ACCEPTED, REVOKED = "pending", "accepted", "revoked"
 
-# Every action the activity log records.
-ACTIONS = ("invitation.sent", "invitation.revoked", "invitation.accepted", "member.role_changed",
-           "member.removed", "ownership.transferred",
-           # Billing writes here too: the log is the organization's, not only the team's.
-           "billing.subscribed", "billing.subscription_changed", "billing.payment_failed", "billing.invoice_paid",
-           "billing.restricted", "billing.restored")
 
 
 class Invitation(Identified, Timestamped, Base):
@@ -35,19 +27,6 @@ class Invitation(Identified, Timestamped, Base):
     accepted_by: Mapped[uuid.UUID | None]
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class ActivityLog(Identified, Timestamped, Base):
-    """One change to the team, written in the transaction that made it."""
-
-    __tablename__ = "activity_logs"
-    org_id: Mapped[uuid.UUID]
-    actor_user_id: Mapped[uuid.UUID | None]
-    action: Mapped[str]
-    subject_user_id: Mapped[uuid.UUID | None]
-    subject_email: Mapped[str | None]
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    ip: Mapped[str | None]
 
 
 @dataclass(frozen=True)

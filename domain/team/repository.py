@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import pagination
 from domain.accounts.models import Membership, Organization, User
-from domain.team.models import PENDING, REVOKED, ActivityLog, Invitation, TeamMember
+from domain.team.models import PENDING, REVOKED, Invitation, TeamMember
 
 
-async def lock_organization(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
+async def lock_seats(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
     """Serialize seat-consuming changes of one organization (two invitations racing for the last seat)."""
     query = select(Organization).where(Organization.id == org_id).with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -125,18 +123,3 @@ async def delete_membership(session: AsyncSession, org_id: uuid.UUID, user_id: u
                                                             Membership.user_id == user_id))
     return result.rowcount > 0
 
-
-async def add_activity(session: AsyncSession, values: dict[str, Any]) -> None:
-    session.add(ActivityLog(**values))
-    await session.flush()
-
-
-async def activity(session: AsyncSession, org_id: uuid.UUID, *, actor: uuid.UUID | None, action: str | None,
-                   cursor: str | None, limit: int) -> pagination.Page[ActivityLog]:
-    query = select(ActivityLog).where(ActivityLog.org_id == org_id)
-    if actor is not None:
-        query = query.where(ActivityLog.actor_user_id == actor)
-    if action is not None:
-        query = query.where(ActivityLog.action == action)
-    query = pagination.newest_first(query, ActivityLog, cursor, limit)
-    return pagination.page(list((await session.execute(query)).scalars()), limit)

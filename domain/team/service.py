@@ -10,14 +10,12 @@ owner, seats are limited.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import pagination
 from domain.accounts import repository as accounts
+from domain.activity import service as activity
 from domain.accounts.permissions import ROLES, allows
-from domain.billing import entitlements
 from domain.errors import InvalidInput
 from domain.models import utcnow
 from domain.notifications import service as notifications
@@ -29,25 +27,30 @@ from domain.team.errors import (
     OwnersOnly,
     SeatLimitReached,
 )
-from domain.team.models import ACTIONS, ActivityLog, Actor, TeamMember
+from domain.accounts.models import Organization
+from domain.team.limits import SeatLimits
+from domain.team.models import Actor, TeamMember
 
 OWNER = "owner"
 MANAGE_OWNERS = "team.manage_owners"
 
 
-async def seat_limit(session: AsyncSession, org_id: uuid.UUID, *, free_plan_seats: int) -> int:
-    """How many seats the organization's plan has: billing's answer (FREE_PLAN_SEATS on the free plan)."""
-    return await entitlements.seat_limit(session, org_id, free_plan_seats=free_plan_seats)
+async def lock_seats(session: AsyncSession, org_id: uuid.UUID) -> Organization:
+    """Serialize seat-consuming changes of one organization until commit (a row lock on it); the organization."""
+    return await repository.lock_seats(session, org_id)
 
 
-async def check_seat_available(session: AsyncSession, org_id: uuid.UUID, *, limit: int,
+async def seats_used(session: AsyncSession, org_id: uuid.UUID, *, except_email: str | None = None) -> int:
+    """The seats taken: members plus live (pending, unexpired) invitations, but `except_email`'s invitation."""
+    return (await repository.count_members(session, org_id)
+            + await repository.count_pending(session, org_id, utcnow(), except_email=except_email))
+
+
+async def check_seat_available(session: AsyncSession, org_id: uuid.UUID, *, limits: SeatLimits,
                                replacing_email: str | None = None) -> None:
-    """Members plus live (pending, unexpired) invitations are seats; one more must fit.
-
-    An invitation being replaced by a re-invite of the same email frees its seat.
-    """
-    used = (await repository.count_members(session, org_id)
-            + await repository.count_pending(session, org_id, utcnow(), except_email=replacing_email))
+    """One more seat must fit the plan's (`limits`); an invitation replaced by a re-invite frees its seat."""
+    limit = await limits.seat_limit(session, org_id)
+    used = await seats_used(session, org_id, except_email=replacing_email)
     if used >= limit:
         raise SeatLimitReached(f"your plan has {limit} seats and all are taken (members and pending invitations); "
                                "upgrade the plan or revoke an invitation",
@@ -65,17 +68,6 @@ def check_role(role: str) -> str:
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}", details={"field": "role", "known": list(ROLES)})
     return role
-
-
-async def log(session: AsyncSession, actor_id: uuid.UUID | None, org_id: uuid.UUID, action: str, *,
-              ip: str | None, subject_user_id: uuid.UUID | None = None, subject_email: str | None = None,
-              details: dict[str, Any] | None = None) -> None:
-    """Record one team change in the activity log, in the change's own transaction."""
-    assert action in ACTIONS, action
-    await repository.add_activity(session, {
-        "id": uuid.uuid4(), "org_id": org_id, "actor_user_id": actor_id, "action": action,
-        "subject_user_id": subject_user_id, "subject_email": subject_email, "details": details or {}, "ip": ip,
-        "created_at": utcnow()})
 
 
 async def list_members(session: AsyncSession, org_id: uuid.UUID) -> list[TeamMember]:
@@ -108,7 +100,7 @@ async def change_role(session: AsyncSession, actor: Actor, user_id: uuid.UUID, r
     membership = (await repository.memberships_for_update(session, actor.org_id, [user_id]))[user_id]
     membership.role = role
     await session.flush()
-    await log(session, actor.user_id, actor.org_id, "member.role_changed", ip=actor.ip, subject_user_id=user_id,
+    await activity.record(session, actor.user_id, actor.org_id, "member.role_changed", ip=actor.ip, subject_user_id=user_id,
               subject_email=target.email, details={"from": target.role, "to": role})
     await _notify_role_changed(session, actor, [user_id], role)
     return TeamMember(target.user_id, target.email, target.name, role, target.joined_at)
@@ -132,7 +124,7 @@ async def remove_member(session: AsyncSession, actor: Actor, user_id: uuid.UUID)
         await _check_not_last_owner(session, actor.org_id, user_id)
     await accounts.revoke_user_sessions(session, actor.org_id, user_id)
     await repository.delete_membership(session, actor.org_id, user_id)
-    await log(session, actor.user_id, actor.org_id, "member.removed", ip=actor.ip, subject_user_id=user_id,
+    await activity.record(session, actor.user_id, actor.org_id, "member.removed", ip=actor.ip, subject_user_id=user_id,
               subject_email=target.email, details={"role": target.role})
 
 
@@ -147,15 +139,8 @@ async def transfer_ownership(session: AsyncSession, actor: Actor, user_id: uuid.
     locked[user_id].role = OWNER
     caller.role = "admin"
     await session.flush()
-    await log(session, actor.user_id, actor.org_id, "ownership.transferred", ip=actor.ip, subject_user_id=user_id,
+    await activity.record(session, actor.user_id, actor.org_id, "ownership.transferred", ip=actor.ip, subject_user_id=user_id,
               subject_email=target.email, details={"from_role": target.role, "previous_owner": str(actor.user_id)})
     await _notify_role_changed(session, actor, [user_id], OWNER)
     return [await _target(session, actor, user_id), await _target(session, actor, actor.user_id)]
 
-
-async def activity(session: AsyncSession, org_id: uuid.UUID, *, actor: uuid.UUID | None, action: str | None,
-                   cursor: str | None, limit: int) -> pagination.Page[ActivityLog]:
-    """The team's activity, newest first, optionally by one actor or one action."""
-    if action is not None and action not in ACTIONS:
-        raise InvalidInput(f"unknown action {action!r}", details={"field": "action", "known": list(ACTIONS)})
-    return await repository.activity(session, org_id, actor=actor, action=action, cursor=cursor, limit=limit)

@@ -11,12 +11,17 @@ from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.agents import service as agents
+from domain.agents.errors import AgentNotFound, ConversationNotFound, SimulatedModelUnavailable
+from domain.billing.limits import PlanLimits
+from domain.billing.errors import OrganizationRestricted, PlanLimitReached
+from domain.commands.errors import IdempotencyKeyReused
+from domain.errors import InvalidInput
 from edge.auth import Tenant
-from edge.routes.billing import free_limits
-from edge.routes.commands import Accepted, IdempotencyKey, accepted
-from edge.schemas import Body, Limit, Name, Text
+from objecta.settings import Settings
+from edge.routes.commands import Accepted, IdempotencyKey, accept_command
+from edge.schemas import Body, Clean, Cursor, Limit, Name, Text, out
 
-Model = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Model = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class AgentCreate(Body):
@@ -52,7 +57,7 @@ class AgentPage(msgspec.Struct):
 
 
 class ConversationCreate(Body):
-    title: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    title: Annotated[str, Clean, msgspec.Meta(max_length=200)] = ""
 
 
 class ConversationOut(msgspec.Struct):
@@ -68,7 +73,7 @@ class ConversationPage(msgspec.Struct):
 
 
 class MessageCreate(Body):
-    content: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+    content: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100_000)]
     role: Literal["user", "assistant", "system"] = "user"
 
 
@@ -85,67 +90,58 @@ class MessagePage(msgspec.Struct):
     next_cursor: str | None
 
 
-def agent_out(agent) -> AgentOut:
-    return AgentOut(agent.id, agent.name, agent.model, agent.description, agent.instructions, agent.status,
-                    agent.version, agent.deployed_version, agent.created_at, agent.updated_at)
-
-
-def conversation_out(conversation) -> ConversationOut:
-    return ConversationOut(conversation.id, conversation.agent_id, conversation.title, conversation.created_at)
-
-
-def message_out(message) -> MessageOut:
-    return MessageOut(message.id, message.conversation_id, message.role, message.content, message.created_at)
-
-
-@post("/", status_code=HTTP_201_CREATED, summary="Create an agent (a draft)")
-async def create_agent(request: Request, tenant: Tenant, data: AgentCreate) -> AgentOut:
+@post("/", status_code=HTTP_201_CREATED, summary="Create an agent (a draft)",
+      raises=[OrganizationRestricted, PlanLimitReached, SimulatedModelUnavailable])
+async def create_agent(tenant: Tenant, plan_limits: PlanLimits, settings: Settings, data: AgentCreate) -> AgentOut:
     async with tenant("agents.manage") as (session, member):
         agent = await agents.create_agent(session, member.principal.org_id, name=data.name, model=data.model,
-                                          free=free_limits(request),
+                                          limits=plan_limits, simulated_models=settings.agents.simulated_models,
                                           description=data.description, instructions=data.instructions)
-    return agent_out(agent)
+    return out(agent, AgentOut)
 
 
-@get("/", summary="List agents, newest first")
-async def list_agents(tenant: Tenant, cursor: str | None = None, limit: Limit = 50) -> AgentPage:
+@get("/", summary="List agents, newest first", raises=[InvalidInput])
+async def list_agents(tenant: Tenant, cursor: Cursor = None, limit: Limit = 50) -> AgentPage:
     async with tenant("agents.read") as (session, member):
         page = await agents.list_agents(session, member.principal.org_id, cursor, limit)
-    return AgentPage([agent_out(a) for a in page.items], page.next_cursor)
+    return out(page, AgentPage)
 
 
-@get("/{agent_id:uuid}", summary="Get an agent")
+@get("/{agent_id:uuid}", summary="Get an agent", raises=[AgentNotFound])
 async def get_agent(tenant: Tenant, agent_id: uuid.UUID) -> AgentOut:
     async with tenant("agents.read") as (session, _):
         agent = await agents.get_agent(session, agent_id)
-    return agent_out(agent)
+    return out(agent, AgentOut)
 
 
-@patch("/{agent_id:uuid}", summary="Edit an agent (a new version)")
-async def update_agent(tenant: Tenant, agent_id: uuid.UUID, data: AgentUpdate) -> AgentOut:
+@patch("/{agent_id:uuid}", summary="Edit an agent (a new version)", raises=[AgentNotFound, SimulatedModelUnavailable])
+async def update_agent(tenant: Tenant, settings: Settings, agent_id: uuid.UUID, data: AgentUpdate) -> AgentOut:
     async with tenant("agents.manage") as (session, _):
-        agent = await agents.update_agent(session, agent_id, msgspec.structs.asdict(data))
-    return agent_out(agent)
+        agent = await agents.update_agent(session, agent_id, msgspec.structs.asdict(data),
+                                          simulated_models=settings.agents.simulated_models)
+    return out(agent, AgentOut)
 
 
-@delete("/{agent_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete an agent and its conversations")
+@delete("/{agent_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete an agent and its conversations",
+        raises=[AgentNotFound])
 async def delete_agent(tenant: Tenant, agent_id: uuid.UUID) -> None:
     async with tenant("agents.manage") as (session, _):
         await agents.delete_agent(session, agent_id)
 
 
-@post("/{agent_id:uuid}/deploy", status_code=202, summary="Deploy the agent's current version (a command)")
-async def deploy_agent(tenant: Tenant, agent_id: uuid.UUID, idempotency_key: IdempotencyKey = None
-                       ) -> Response[Accepted]:
-    async with tenant("agents.deploy") as (session, member):
-        command = await agents.request_deploy(session, agent_id, user_id=member.principal.user_id,
-                                              idempotency_key=idempotency_key)
-    return accepted(command)
+@post("/{agent_id:uuid}/deploy", status_code=202, summary="Deploy the agent's current version (a command)",
+      raises=[AgentNotFound, OrganizationRestricted, IdempotencyKeyReused])
+async def deploy_agent(request: Request, tenant: Tenant, plan_limits: PlanLimits, agent_id: uuid.UUID,
+                       idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
+    async def submit(session, member, idempotency):
+        return await agents.request_deploy(session, agent_id, user_id=member.principal.user_id, limits=plan_limits,
+                                           idempotency=idempotency)
+    return await accept_command(request, tenant, "agents.deploy", idempotency_key, None, submit)
 
 
 class AgentErrorCreate(Body):
-    message: Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
-    code: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "runtime_error"
+    message: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=5000)]
+    code: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)] = "runtime_error"
 
 
 class AgentErrorOut(msgspec.Struct):
@@ -157,45 +153,47 @@ class AgentErrorOut(msgspec.Struct):
 
 
 @post("/{agent_id:uuid}/errors", status_code=HTTP_201_CREATED,
-      summary="Record an error the agent hit; its managers are notified")
+      summary="Record an error the agent hit; its managers are notified", raises=[AgentNotFound])
 async def report_error(tenant: Tenant, agent_id: uuid.UUID, data: AgentErrorCreate) -> AgentErrorOut:
     async with tenant("agents.manage") as (session, _):
         error = await agents.record_error(session, agent_id, code=data.code, message=data.message)
-    return AgentErrorOut(error.id, error.agent_id, error.code, error.message, error.created_at)
+    return out(error, AgentErrorOut)
 
 
-@post("/{agent_id:uuid}/conversations", status_code=HTTP_201_CREATED, summary="Start a conversation")
+@post("/{agent_id:uuid}/conversations", status_code=HTTP_201_CREATED, summary="Start a conversation",
+      raises=[AgentNotFound])
 async def create_conversation(tenant: Tenant, agent_id: uuid.UUID, data: ConversationCreate) -> ConversationOut:
     async with tenant("conversations.write") as (session, _):
         conversation = await agents.create_conversation(session, agent_id, data.title)
-    return conversation_out(conversation)
+    return out(conversation, ConversationOut)
 
 
-@get("/{agent_id:uuid}/conversations", summary="List an agent's conversations, newest first")
-async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: str | None = None,
+@get("/{agent_id:uuid}/conversations", summary="List an agent's conversations, newest first",
+     raises=[AgentNotFound, InvalidInput])
+async def list_conversations(tenant: Tenant, agent_id: uuid.UUID, cursor: Cursor = None,
                              limit: Limit = 50) -> ConversationPage:
     async with tenant("agents.read") as (session, _):
         page = await agents.list_conversations(session, agent_id, cursor, limit)
-    return ConversationPage([conversation_out(c) for c in page.items], page.next_cursor)
+    return out(page, ConversationPage)
 
 
 @post("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages", status_code=HTTP_201_CREATED,
-      summary="Add a message to a conversation")
-async def add_message(request: Request, tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
+      summary="Add a message to a conversation", raises=[AgentNotFound, ConversationNotFound])
+async def add_message(tenant: Tenant, plan_limits: PlanLimits, agent_id: uuid.UUID, conversation_id: uuid.UUID,
                       data: MessageCreate) -> MessageOut:
     async with tenant("conversations.write") as (session, _):
         message = await agents.add_message(session, agent_id, conversation_id, role=data.role,
-                                           content=data.content, free=free_limits(request))
-    return message_out(message)
+                                           content=data.content, limits=plan_limits)
+    return out(message, MessageOut)
 
 
 @get("/{agent_id:uuid}/conversations/{conversation_id:uuid}/messages",
-     summary="List a conversation's messages, oldest first")
+     summary="List a conversation's messages, oldest first", raises=[AgentNotFound, ConversationNotFound, InvalidInput])
 async def list_messages(tenant: Tenant, agent_id: uuid.UUID, conversation_id: uuid.UUID,
-                        cursor: str | None = None, limit: Limit = 50) -> MessagePage:
+                        cursor: Cursor = None, limit: Limit = 50) -> MessagePage:
     async with tenant("agents.read") as (session, _):
         page = await agents.list_messages(session, agent_id, conversation_id, cursor, limit)
-    return MessagePage([message_out(m) for m in page.items], page.next_cursor)
+    return out(page, MessagePage)
 
 
 agents_router = Router("/v1/agents", tags=["agents"], route_handlers=[

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import msgspec
-from litestar import Request, Router, get, post
+from litestar import Router, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.accounts.service import AccountService, Tokens
+from domain.db import Database
+from domain.accounts.errors import EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, WeakPassword
+from domain.errors import InvalidInput, NotFound
 from edge.auth import Tenant
-from edge.schemas import Body, Email, Name, Password
+from edge.schemas import Body, Described, Email, Name, Password, Token
 
 
 class SignupBody(Body):
@@ -23,18 +27,19 @@ class SignupBody(Body):
 class LoginBody(Body):
     email: Email
     password: Password
-    organization_id: uuid.UUID | None = None
+    organization_id: Annotated[uuid.UUID | None, Described(
+        "Which of the person's organizations to log in to; their first one when absent.")] = None
 
 
 class RefreshBody(Body):
-    refresh_token: str
+    refresh_token: Token
 
 
 class TokensOut(msgspec.Struct):
     access_token: str
     refresh_token: str
-    token_type: str
-    expires_in: int
+    token_type: Annotated[str, Described('Always "bearer": send `Authorization: Bearer <access_token>`.')]
+    expires_in: Annotated[int, Described("Seconds the access token stays valid; then use `/v1/auth/refresh`.")]
     user_id: uuid.UUID
     organization_id: uuid.UUID
 
@@ -48,35 +53,32 @@ class MeOut(msgspec.Struct):
 
 
 def tokens_out(tokens: Tokens) -> TokensOut:
-    return TokensOut(tokens.access_token, tokens.refresh_token, tokens.token_type, tokens.expires_in,
-                     tokens.user_id, tokens.org_id)
+    return TokensOut(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+                     token_type=tokens.token_type, expires_in=tokens.expires_in, user_id=tokens.user_id,
+                     organization_id=tokens.org_id)
 
 
-def _state(request: Request) -> tuple:
-    return request.app.state.db, request.app.state.accounts
-
-
-@post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner")
-async def signup(request: Request, data: SignupBody) -> TokensOut:
-    db, accounts = _state(request)
+@post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
+      raises=[EmailTaken, WeakPassword, InvalidInput])
+async def signup(db: Database, accounts: AccountService, data: SignupBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.signup(session, email=data.email, password=data.password, name=data.name,
                                        organization_name=data.organization_name)
     return tokens_out(tokens)
 
 
-@post("/login", status_code=HTTP_200_OK, summary="Log in with email and password")
-async def login(request: Request, data: LoginBody) -> TokensOut:
-    db, accounts = _state(request)
+@post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
+      raises=[InvalidCredentials, InvalidInput])
+async def login(db: Database, accounts: AccountService, data: LoginBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.login(session, email=data.email, password=data.password,
                                       organization_id=data.organization_id)
     return tokens_out(tokens)
 
 
-@post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token")
-async def refresh(request: Request, data: RefreshBody) -> TokensOut:
-    db, accounts = _state(request)
+@post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token",
+      raises=[InvalidToken, RefreshTokenReused])
+async def refresh(db: Database, accounts: AccountService, data: RefreshBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.refresh(session, data.refresh_token)
     return tokens_out(tokens)
@@ -88,12 +90,13 @@ async def logout(tenant: Tenant) -> None:
         await tenant.accounts.logout(session, member.principal)
 
 
-@get("/me", summary="The caller, their role and organization")
+@get("/me", summary="The caller, their role and organization", raises=[NotFound])
 async def me(tenant: Tenant) -> MeOut:
     async with tenant("org.read") as (session, member):
         accounts: AccountService = tenant.accounts
         user, org = await accounts.profile(session, member)
-    return MeOut(user.id, user.email, user.name, member.role, {"id": str(org.id), "name": org.name})
+    return MeOut(id=user.id, email=user.email, name=user.name, role=member.role,
+                 organization={"id": str(org.id), "name": org.name})
 
 
 auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout], tags=["auth"])

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from redis.asyncio import Redis
 from sqlalchemy import text
+
+from domain.db import Database
+from domain.errors import error_body
+from objecta.settings import Settings
 
 READY_TIMEOUT = 2.0
 
@@ -17,17 +22,16 @@ async def healthz() -> dict:
 
 
 @get("/readyz", summary="Postgres, Redis and (when it is the broker) RabbitMQ answer", tags=["health"])
-async def readyz(request: Request) -> Response:
-    state = request.app.state
-    checks = {"postgres": _check(_postgres(state.db)), "redis": _check(state.redis.ping())}
-    broker = state.settings.broker
+async def readyz(db: Database, redis: Redis, settings: Settings) -> Response:
+    checks = {"postgres": _check(_postgres(db)), "redis": _check(redis.ping())}
+    broker = settings.broker
     if broker.is_rabbitmq:  # commands are enqueued there: an edge that cannot reach it is not ready
         checks["rabbitmq"] = _check(_reachable(broker.url))
     results = dict(zip(checks, await asyncio.gather(*checks.values())))
     ready = all(r == "ok" for r in results.values())
     body = {"status": "ready" if ready else "unavailable", "checks": results}
     if not ready:
-        body = {"error": {"code": "unavailable", "message": "a dependency is not reachable", "details": results}}
+        body = error_body("unavailable", "a dependency is not reachable", results)
     return Response(body, status_code=200 if ready else 503)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Router, get, post, put
@@ -12,8 +12,14 @@ from litestar.status_codes import HTTP_200_OK
 
 from domain.notifications import service as notifications
 from domain.realtime import Publisher
+from domain.errors import InvalidInput
+from domain.notifications.errors import NotificationNotFound, UnknownChannel, UnknownNotificationType
 from edge.auth import Tenant
-from edge.schemas import Body, Limit
+from edge.schemas import Body, Clean, Cursor, Limit, out
+
+
+NotificationType = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=100)]
+Channel = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=50)]
 
 
 class NotificationOut(msgspec.Struct):
@@ -49,20 +55,16 @@ class Preferences(msgspec.Struct):
 class PreferencesUpdate(Body):
     """Only what changes, e.g. {"preferences": {"agent.deployed": {"email": false}}}."""
 
-    preferences: dict[str, dict[str, bool]]
+    preferences: dict[NotificationType, dict[Channel, bool]]
 
 
-def notification_out(n) -> NotificationOut:
-    return NotificationOut(n.id, n.type, n.title, n.body, n.data, n.read_at, n.created_at)
-
-
-@get("/", summary="My notifications, newest first")
-async def list_notifications(tenant: Tenant, cursor: str | None = None, unread: bool = False,
+@get("/", summary="My notifications, newest first", raises=[InvalidInput])
+async def list_notifications(tenant: Tenant, cursor: Cursor = None, unread: bool = False,
                              limit: Limit = 50) -> NotificationPage:
     async with tenant("org.read") as (session, member):
         page = await notifications.inbox(session, member.principal.org_id, member.principal.user_id,
                                          unread_only=unread, cursor=cursor, limit=limit)
-    return NotificationPage([notification_out(n) for n in page.items], page.next_cursor)
+    return out(page, NotificationPage)
 
 
 @get("/unread-count", summary="The badge: how many are unread")
@@ -72,12 +74,12 @@ async def unread_count(tenant: Tenant) -> UnreadCount:
                                                             member.principal.user_id))
 
 
-@post("/{notification_id:uuid}/read", status_code=HTTP_200_OK, summary="Mark one read")
+@post("/{notification_id:uuid}/read", status_code=HTTP_200_OK, summary="Mark one read", raises=[NotificationNotFound])
 async def mark_read(tenant: Tenant, publisher: Publisher, notification_id: uuid.UUID) -> NotificationOut:
     async with tenant("org.read") as (session, member):
         notification = await notifications.mark_read(session, publisher, member.principal.org_id,
                                                      member.principal.user_id, notification_id)
-    return notification_out(notification)
+    return out(notification, NotificationOut)
 
 
 @post("/read-all", status_code=HTTP_200_OK, summary="Mark every notification read")
@@ -95,7 +97,8 @@ async def get_preferences(tenant: Tenant) -> Preferences:
                                                                      member.principal.user_id))
 
 
-@put("/preferences", summary="Change some preferences; unknown types or channels are refused")
+@put("/preferences", summary="Change some preferences; unknown types or channels are refused",
+     raises=[UnknownNotificationType, UnknownChannel])
 async def put_preferences(tenant: Tenant, data: PreferencesUpdate) -> Preferences:
     async with tenant("org.read") as (session, member):
         return Preferences(await notifications.update_preferences(session, member.principal.org_id,

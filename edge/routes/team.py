@@ -8,18 +8,33 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from domain.activity import service as activity_log
+from domain.accounts.service import AccountService
+from domain.billing.limits import PlanLimits
+from domain.db import Database
+from domain.ratelimit import RateLimiter
 from domain.team import invitations
+from domain.team.invitations import InvitationRules
 from domain.team import service as team
 from domain.team.models import Actor
+from domain.accounts.errors import InvalidToken, WeakPassword
+from domain.billing.errors import OrganizationRestricted
+from domain.commands.errors import IdempotencyKeyReused
+from domain.errors import InvalidInput
+from domain.team.errors import (AlreadyMember, CannotTargetSelf, InvitationInvalid, InvitationNotFound, LastOwner,
+                                LoginRequired, MemberNotFound, OwnersOnly, SeatLimitReached, TooManyInvitations)
 from edge.auth import Tenant, bearer_token
 from edge.routes.auth import TokensOut, tokens_out
-from edge.routes.commands import Accepted, IdempotencyKey, accepted
-from edge.schemas import Body, Email, Limit, Name, Password
+from edge.routes.commands import Accepted, IdempotencyKey, accept_command
+from edge.schemas import NO_NUL, Body, Clean, Cursor, Email, Limit, Name, Password, out
 
+ActivityAction = Annotated[str | None, Parameter(pattern=NO_NUL, max_length=100,
+                                                description="Only entries of this action, e.g. `member.joined`.")]
 Role = Literal["owner", "admin", "member", "viewer"]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Token = Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class InvitationCreate(Body):
@@ -89,34 +104,28 @@ def _actor(request: Request, member) -> Actor:
     return Actor(member.principal.user_id, member.principal.org_id, member.role, ip)
 
 
-def invitation_out(invitation) -> InvitationOut:
-    return InvitationOut(invitation.id, invitation.email, invitation.role, invitation.status, invitation.invited_by,
-                         invitation.expires_at, invitation.created_at)
-
-
-def member_out(member) -> MemberOut:
-    return MemberOut(member.user_id, member.email, member.name, member.role, member.joined_at)
-
-
-@post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)")
-async def invite(request: Request, tenant: Tenant, data: InvitationCreate,
+@post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)",
+      raises=[InvalidInput, OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
+              TooManyInvitations])
+async def invite(request: Request, tenant: Tenant, invitation_rules: InvitationRules, rate_limiter: RateLimiter,
+                 plan_limits: PlanLimits, data: InvitationCreate,
                  idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
-    state = request.app.state
-    async with tenant("team.invite") as (session, member):
-        command = await invitations.invite(session, _actor(request, member), email=data.email, role=data.role,
-                                           rules=state.invitation_rules, limiter=state.rate_limiter,
-                                           idempotency_key=idempotency_key)
-    return accepted(command)
+    async def submit(session, member, idempotency):
+        return await invitations.invite(session, _actor(request, member), email=data.email, role=data.role,
+                                        rules=invitation_rules, limiter=rate_limiter, limits=plan_limits,
+                                        idempotency=idempotency)
+    return await accept_command(request, tenant, "team.invite", idempotency_key, data, submit)
 
 
 @get("/invitations", summary="Pending invitations (never their tokens)")
 async def list_invitations(tenant: Tenant) -> InvitationList:
     async with tenant("team.read") as (session, member):
         pending = await invitations.list_pending(session, member.principal.org_id)
-    return InvitationList([invitation_out(i) for i in pending])
+    return InvitationList([out(i, InvitationOut) for i in pending])
 
 
-@delete("/invitations/{invitation_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a pending invitation")
+@delete("/invitations/{invitation_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a pending invitation",
+        raises=[InvitationNotFound, OwnersOnly])
 async def revoke_invitation(request: Request, tenant: Tenant, invitation_id: uuid.UUID) -> None:
     async with tenant("team.invite") as (session, member):
         await invitations.revoke(session, _actor(request, member), invitation_id)
@@ -126,52 +135,54 @@ async def revoke_invitation(request: Request, tenant: Tenant, invitation_id: uui
 async def list_members(tenant: Tenant) -> MemberList:
     async with tenant("team.read") as (session, member):
         members = await team.list_members(session, member.principal.org_id)
-    return MemberList([member_out(m) for m in members])
+    return MemberList([out(m, MemberOut) for m in members])
 
 
-@patch("/members/{user_id:uuid}", summary="Change a member's role (they are notified)")
+@patch("/members/{user_id:uuid}", summary="Change a member's role (they are notified)",
+       raises=[MemberNotFound, OwnersOnly, LastOwner, CannotTargetSelf])
 async def change_role(request: Request, tenant: Tenant, user_id: uuid.UUID, data: RoleChange) -> MemberOut:
     async with tenant("team.change_roles") as (session, member):
         changed = await team.change_role(session, _actor(request, member), user_id, data.role)
-    return member_out(changed)
+    return out(changed, MemberOut)
 
 
 @delete("/members/{user_id:uuid}", status_code=HTTP_204_NO_CONTENT,
-        summary="Remove a member; their sessions end at once")
+        summary="Remove a member; their sessions end at once",
+        raises=[MemberNotFound, OwnersOnly, LastOwner, CannotTargetSelf])
 async def remove_member(request: Request, tenant: Tenant, user_id: uuid.UUID) -> None:
     async with tenant("team.remove") as (session, member):
         await team.remove_member(session, _actor(request, member), user_id)
 
 
 @post("/ownership", status_code=HTTP_200_OK,
-      summary="Transfer ownership: the member becomes owner, the caller becomes admin")
+      summary="Transfer ownership: the member becomes owner, the caller becomes admin",
+      raises=[MemberNotFound, CannotTargetSelf])
 async def transfer_ownership(request: Request, tenant: Tenant, data: OwnershipTransfer) -> MemberList:
     async with tenant("team.transfer_ownership") as (session, member):
         changed = await team.transfer_ownership(session, _actor(request, member), data.user_id)
-    return MemberList([member_out(m) for m in changed])
+    return MemberList([out(m, MemberOut) for m in changed])
 
 
-@get("/activity", summary="The team's activity log, newest first")
-async def activity(tenant: Tenant, cursor: str | None = None, actor: uuid.UUID | None = None,
-                   action: str | None = None, limit: Limit = 50) -> ActivityPage:
+@get("/activity", summary="The team's activity log, newest first", raises=[InvalidInput])
+async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | None = None,
+                   action: ActivityAction = None, limit: Limit = 50) -> ActivityPage:
     async with tenant("team.read_activity") as (session, member):
-        page = await team.activity(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
+        page = await activity_log.entries(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
                                    limit=limit)
-    return ActivityPage([ActivityOut(e.id, e.action, e.actor_user_id, e.subject_user_id, e.subject_email, e.details,
-                                     e.ip, e.created_at) for e in page.items], page.next_cursor)
+    return out(page, ActivityPage)
 
 
 @post("/accept", status_code=HTTP_201_CREATED,
-      summary="Accept an invitation (public; an existing account sends its bearer token)")
-async def accept(request: Request, data: AcceptBody) -> TokensOut:
-    state = request.app.state
+      summary="Accept an invitation (public; an existing account sends its bearer token)",
+      raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword])
+async def accept(request: Request, db: Database, accounts: AccountService, data: AcceptBody) -> TokensOut:
     principal = None
     if request.headers.get("authorization"):
-        principal = state.accounts.issuer.verify_access(bearer_token(request))
-    async with state.db.transaction() as session:
+        principal = accounts.issuer.verify_access(bearer_token(request))
+    async with db.transaction() as session:
         tokens = await invitations.accept(
-            session, state.accounts, token=data.token, name=data.name, password=data.password, principal=principal,
-            ip=request.client.host if request.client else None, app_url=state.invitation_rules.app_url)
+            session, accounts, token=data.token, name=data.name, password=data.password, principal=principal,
+            ip=request.client.host if request.client else None)
     return tokens_out(tokens)
 
 

@@ -16,10 +16,11 @@ import pytest
 
 from domain import jobs
 from domain.db import Database
-from domain.mail import Email, MailTemplateError, PermanentMailError, TransientMailError, mailer_for, render
+from domain.mail import Email, MailTemplateError, PermanentMailError, TransientMailError, render
 from domain.mail import service as mail
-from domain.mail.outbox import OutboxMailer, file_name
-from domain.mail.sendgrid_mailer import SendGridMailer, provider_error
+from domain.adapters.outbox_mailer import OutboxMailer, file_name
+from domain.adapters.sendgrid_mailer import SendGridMailer, provider_error
+from objecta.wiring import mailer as mailer_for
 from objecta import settings as settings_module
 from objecta.embedded import free_port
 from tests.fixtures.mail import REFUSAL
@@ -43,10 +44,10 @@ def test_html_is_escaped_and_text_is_left_readable():
 
 
 @pytest.mark.parametrize("template, context, subject, words", [
-    ("notification", {**NOTIFICATION, "action_url": "http://app.test/agents/1", "action_label": "See the agent"},
+    ("notification", {**NOTIFICATION, "action_path": "/agents/1", "action_label": "See the agent"},
      "Deploy failed", ["Agent bot could not start.", "See the agent", "http://app.test/agents/1"]),
-    ("invitation", {"inviter_name": "Ada", "organization_name": "Acme", "accept_url": "http://app.test/invite?token=t",
-                    "expires_at": "2026-12-03T10:00:00+00:00"},
+    ("invitation", {"inviter_name": "Ada", "organization_name": "Acme", "accept_path": "/invite?token=t",
+                    "app_url": "http://app.test", "expires_at": "2026-12-03T10:00:00+00:00"},
      "Ada invited you to join Acme on ObjectaLabs", ["http://app.test/invite?token=t", "3 December 2026 at 10:00 UTC"]),
     ("welcome", {"name": "Ada", "organization_name": "Acme", "app_url": "http://app.test"},
      "Welcome to ObjectaLabs, Ada", ["Acme", "http://app.test"]),
@@ -73,7 +74,7 @@ def test_unknown_templates_and_missing_variables_are_refused():
     with pytest.raises(MailTemplateError, match="unknown email template 'nope'"):
         render("nope", {})
     with pytest.raises(MailTemplateError, match="inviter_name"):
-        render("invitation", {"organization_name": "Acme", "accept_url": "x", "expires_at": "2026-01-01T00:00:00Z"})
+        render("invitation", {"organization_name": "Acme", "accept_path": "x", "expires_at": "2026-01-01T00:00:00Z"})
 
 
 def test_the_outbox_writes_a_readable_multipart_eml(tmp_path):
@@ -151,9 +152,9 @@ class _Recorder:
         self.jobs.append(job)
 
 
-def _with_database(settings, work):
+def _with_database(settings, work, jobs=None):
     async def run():
-        db = Database(settings.database.app_url, pool_size=2)
+        db = Database(settings.database.app_url, pool_size=2, jobs=jobs)
         try:
             return await work(db)
         finally:
@@ -162,8 +163,7 @@ def _with_database(settings, work):
 
 
 def test_send_later_enqueues_after_commit_only(settings):
-    recorder, previous = _Recorder(), jobs._sender
-    jobs.use(recorder)
+    recorder = _Recorder()
 
     async def work(db):
         async with db.transaction(system=True) as session:
@@ -175,10 +175,7 @@ def test_send_later_enqueues_after_commit_only(settings):
                 mail.send_later(session, dedupe_key="test:dropped", to="x@example.com", template="welcome",
                                 context={})
                 raise RuntimeError("roll back")
-    try:
-        _with_database(settings, work)
-    finally:
-        jobs.use(previous)
+    _with_database(settings, work, jobs=recorder)
     assert recorder.jobs == [jobs.Job("email", "email.send", ("test:later", "ada@example.com", "welcome",
                                                               {"name": "Ada"}))]
 

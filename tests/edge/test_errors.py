@@ -42,7 +42,7 @@ def test_unknown_route_and_method(client, owner):
 
 def test_bad_query_parameter_is_400(owner):
     _is_error(owner.get("/v1/agents?limit=abc"), 400, "validation_failed")
-    _is_error(owner.get("/v1/agents?limit=100000"), 422, "invalid_input")
+    _is_error(owner.get("/v1/agents?limit=100000"), 400, "validation_failed")  # the documented maximum
     _is_error(owner.get("/v1/agents?cursor=garbage!"), 422, "invalid_input")
 
 

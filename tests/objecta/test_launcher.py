@@ -190,11 +190,11 @@ def test_sync_catalog_refuses_a_plan_whose_price_changed_under_the_same_id(strip
     import dataclasses
 
     from domain.billing.errors import PaymentRejected
-    from domain.billing.payments import StripePayments
+    from domain.adapters.stripe_payments import StandInPayments
     from domain.billing.plans import PLANS
 
     async def ensure(plan):
-        payments = StripePayments(None, stripe_api)
+        payments = StandInPayments(stripe_api)
         try:
             return await payments.ensure_plan(plan)
         finally:

@@ -88,3 +88,44 @@ def test_the_free_plans_limits_and_the_grace_period_have_defaults_and_are_valida
         load({"OBJECTA_HOME": str(tmp_path), "FREE_PLAN_AGENTS": "0", "FREE_PLAN_MESSAGES": "lots",
               "BILLING_GRACE_DAYS": "0", "STRIPE_EVENT_RETENTION_DAYS": "3"})
     assert len(refused.value.problems) == 4
+
+
+def test_simulated_models_are_on_in_development_and_test_and_never_in_production(tmp_path):
+    home = {"OBJECTA_HOME": str(tmp_path)}
+    assert load(home).agents.simulated_models
+    assert load({**home, "OBJECTA_ENV": "test"}).agents.simulated_models
+    assert not load({**home, "SIMULATED_MODELS": "false"}).agents.simulated_models
+    production = {**home, "OBJECTA_ENV": "production", "JWT_SECRET": "x" * 32, "ADMIN_JWT_SECRET": "y" * 32, "DATABASE_URL": "postgresql://h/d",
+                  "APP_DATABASE_URL": "postgresql://a@h/d", "REDIS_URL": "redis://h:6379/0",
+                  "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_y"}
+    assert not load(production).agents.simulated_models
+    with pytest.raises(SettingsError) as caught:
+        load({**production, "SIMULATED_MODELS": "true"})
+    assert caught.value.problems == [
+        "SIMULATED_MODELS cannot be on when OBJECTA_ENV=production (sim:crash kills workers)"]
+    with pytest.raises(SettingsError) as caught:
+        load({**home, "SIMULATED_MODELS": "maybe"})
+    assert caught.value.problems == ["SIMULATED_MODELS must be true or false, got 'maybe'"]
+
+
+def test_the_per_organization_cap_has_a_default_and_is_validated(tmp_path):
+    home = {"OBJECTA_HOME": str(tmp_path)}
+    assert load(home).broker.org_concurrency == 2
+    assert load({**home, "ORG_CONCURRENCY_PER_QUEUE": "0"}).broker.org_concurrency == 0  # off
+    with pytest.raises(SettingsError) as caught:
+        load({**home, "ORG_CONCURRENCY_PER_QUEUE": "-1"})
+    assert caught.value.problems == ["ORG_CONCURRENCY_PER_QUEUE must be at least 0, got -1"]
+
+
+def test_the_admin_realm_has_its_own_key_and_networks(tmp_path):
+    home = {"OBJECTA_HOME": str(tmp_path)}
+    loaded = load(home)
+    assert loaded.admin.jwt_secret != loaded.auth.jwt_secret and len(loaded.admin.jwt_secret) >= 32
+    assert loaded.admin.allowed_networks is None
+    assert [str(n) for n in load({**home, "ADMIN_ALLOWED_NETWORKS": "10.0.0.0/8, 192.168.1.7"}).admin
+            .allowed_networks] == ["10.0.0.0/8", "192.168.1.7/32"]
+    with pytest.raises(SettingsError) as bad:
+        load({**home, "ADMIN_ALLOWED_NETWORKS": "10.0.0.0/8,nowhere", "OBJECTA_ENV": "production",
+              "JWT_SECRET": "s" * 32, "ADMIN_JWT_SECRET": "s" * 32})
+    assert "'nowhere' is not one" in str(bad.value)
+    assert "ADMIN_JWT_SECRET must differ from JWT_SECRET" in str(bad.value)

@@ -275,3 +275,36 @@ def test_handled_events_older_than_the_retention_are_pruned_and_unhandled_ones_s
     remaining = lambda: sorted(r["id"] for r in rows("select id from stripe_events where id like :p", p=prefix + "%"))  # noqa: E731
     wait_for(lambda: len(remaining()) == 2, what="the old handled event to be pruned")
     assert remaining() == [f"{prefix}_recent", f"{prefix}_stuck"]
+
+
+@pytest.mark.parametrize("data", [[1], {"object": {"status": "active"}}, {"object": "sub_123"}, None],
+                         ids=["data-is-a-list", "object-without-id", "object-is-a-string", "no-data"])
+def test_a_signed_but_malformed_event_is_closed_with_its_reason_not_retried(client, worker, settings, rows, data):
+    event_id = f"evt_test_{uuid.uuid4().hex}"
+    payload = json.dumps({"id": event_id, "object": "event", "type": "customer.subscription.updated",
+                          "created": int(time.time()), "data": data}).encode()
+    answer = client.post("/v1/webhooks/stripe", content=payload,
+                         headers={"Stripe-Signature": sign(payload, settings.billing.webhook_secret)})
+    assert answer.status_code == 200, answer.text
+    [closed] = wait_for(lambda: rows("select attempts, error from stripe_events where id = :i "
+                                     "and handled_at is not null", i=event_id), what="the event closed")
+    assert closed["attempts"] == 0 and "malformed event" in closed["error"]
+
+
+def test_an_event_out_of_attempts_is_not_tried_again(client, worker, settings, rows):
+    """The bound holds for messages already in flight when the sweeper stops re-queueing the event."""
+    from domain.billing.webhooks import MAX_ATTEMPTS
+    payload = json.loads(event("customer.subscription.updated", {"id": "sub_missing"}))
+    engine = create_engine(sqlalchemy_url(settings.database.url))
+    with engine.begin() as connection:
+        connection.execute(text("insert into stripe_events (id, type, payload, attempts, error) "
+                                "values (:i, :t, cast(:p as jsonb), :n, 'stripe unreachable')"),
+                           {"i": payload["id"], "t": payload["type"], "p": json.dumps(payload), "n": MAX_ATTEMPTS})
+    engine.dispose()
+    broker = build_broker(settings)
+    BrokerSender(broker).send(Job("billing", "billing.handle_event", (payload["id"],)))
+    broker.close()
+    wait_for(lambda: f"stripe event {payload['id']}: not handled: gave up" in worker.log_path.read_text(),
+             what="the worker to skip the event")
+    assert rows("select attempts, handled_at from stripe_events where id = :i", i=payload["id"]) == [
+        {"attempts": MAX_ATTEMPTS, "handled_at": None}]

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from domain import jobs
 from domain.agents import service as agents
 from domain.db import Database
+from objecta import wiring
 from tests.fixtures.worker import wait_for
 
 
@@ -111,29 +111,24 @@ def test_a_rolled_back_transaction_enqueues_nothing(settings, owner):
     recorder = Recorder()
 
     async def scenario():
-        db = Database(settings.database.app_url, pool_size=1)
+        db = Database(settings.database.app_url, pool_size=1, jobs=recorder)
         org, user = uuid.UUID(owner.org_id), uuid.UUID(owner.user_id)
         try:
             with pytest.raises(RuntimeError):
                 async with db.transaction(org_id=org, user_id=user) as session:
                     await agents.request_deploy(session, uuid.UUID(agent["id"]), user_id=user,
-                                                idempotency_key=None)
+                                                limits=wiring.plan_limits(settings), idempotency=None)
                     raise RuntimeError("the request failed after the command was written")
             assert recorder.sent == []
             async with db.transaction(org_id=org, user_id=user) as session:
                 command = await agents.request_deploy(session, uuid.UUID(agent["id"]), user_id=user,
-                                                      idempotency_key=None)
+                                                      limits=wiring.plan_limits(settings), idempotency=None)
                 assert recorder.sent == []  # not before the commit either
             return command
         finally:
             await db.dispose()
 
-    previous = jobs._sender
-    jobs.use(recorder)
-    try:
-        command = asyncio.run(scenario())
-    finally:
-        jobs.use(previous)
+    command = asyncio.run(scenario())
     assert [(j.queue, j.actor, j.args) for j in recorder.sent] == [
         ("agents", "agents.deploy", (str(command.id), owner.org_id))]
     # The rolled-back command left no row behind either.

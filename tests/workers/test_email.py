@@ -16,7 +16,7 @@ from tests.fixtures.mail import MailPool
 from tests.fixtures.worker import wait_for
 
 CONTEXT = {"title": "Your agent is deployed", "body": "Support bot v2 is live.",
-           "app_url": "http://localhost:3000", "action_url": "http://localhost:3000/agents/1",
+           "action_path": "/agents/1",
            "action_label": "Open the agent"}
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from domain import jobs
 from domain.db import Database
 from domain.notifications import service as notifications
 from domain.realtime import RedisPublisher
@@ -111,8 +110,7 @@ def _deliver_directly(settings, account, count: int, type_: str = "system.update
             for i in range(count):
                 async with db.transaction(org_id=org, user_id=user) as session:
                     await notifications.deliver(session, RedisPublisher(redis), batch_id=uuid.uuid4(), org_id=org,
-                                                user_id=user, type_=type_, data={"headline": f"n{i}"},
-                                                app_url="http://app")
+                                                user_id=user, type_=type_, data={"headline": f"n{i}"})
         finally:
             await redis.aclose()
             await db.dispose()
@@ -157,8 +155,8 @@ def test_billing_notifications_reach_owners_and_admins_only(client, settings, ow
     admin = add_member(client, settings, owner.org_id, "admin")
     viewer = add_member(client, settings, owner.org_id, "viewer")
 
-    async def trigger():
-        db = Database(settings.database.app_url, pool_size=1)
+    async def trigger(sender):
+        db = Database(settings.database.app_url, pool_size=1, jobs=sender)
         try:
             async with db.transaction(org_id=uuid.UUID(owner.org_id)) as session:
                 notifications.notify(session, uuid.UUID(owner.org_id), "billing.payment_failed",
@@ -177,8 +175,8 @@ def test_a_broadcast_reaches_every_member_of_the_chosen_organizations_once(clien
     member = add_member(client, settings, owner.org_id, "viewer")
     outsider = add_member(client, settings, str(_third_org(client)), "owner")
 
-    async def trigger():
-        db = Database(settings.database.app_url, pool_size=1)
+    async def trigger(sender):
+        db = Database(settings.database.app_url, pool_size=1, jobs=sender)
         try:
             async with db.transaction(system=True) as session:
                 notifications.broadcast(session, "system.maintenance",
@@ -195,15 +193,15 @@ def test_a_broadcast_reaches_every_member_of_the_chosen_organizations_once(clien
 
 
 def test_broadcasting_a_non_system_type_is_refused(settings):
-    async def trigger():
-        db = Database(settings.database.app_url, pool_size=1)
+    async def trigger(sender):
+        db = Database(settings.database.app_url, pool_size=1, jobs=sender)
         try:
             async with db.transaction(system=True) as session:
                 notifications.broadcast(session, "billing.payment_failed", {})
         finally:
             await db.dispose()
     with pytest.raises(Exception, match="only system notifications"):
-        asyncio.run(trigger())
+        asyncio.run(trigger(None))
 
 
 def _third_org(client):
@@ -213,10 +211,7 @@ def _third_org(client):
 
 def _with_sender(settings, trigger):
     broker = build_broker(settings)
-    previous = jobs._sender
-    jobs.use(BrokerSender(broker))
     try:
-        asyncio.run(trigger())
+        asyncio.run(trigger(BrokerSender(broker)))
     finally:
-        jobs.use(previous)
         broker.close()

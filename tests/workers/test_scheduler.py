@@ -15,9 +15,9 @@ import pytest
 from periodiq import cron
 from sqlalchemy import create_engine, text
 
-from domain import jobs
 from domain.agents import service as agents
 from domain.db import Database, sqlalchemy_url
+from objecta import wiring
 from domain.jobs import Job
 from domain.scheduling import service as scheduling
 from objecta.broker import BrokerSender, build_broker
@@ -40,9 +40,9 @@ def test_due_periods_without_and_with_catch_up():
     assert len(scheduling.due_periods(tick, _next_after, timedelta(days=7), None)) == 7
 
 
-def _in_system(settings, body):
+def _in_system(settings, body, jobs=None):
     async def run():
-        db = Database(settings.database.app_url, pool_size=2)
+        db = Database(settings.database.app_url, pool_size=2, jobs=jobs)
         try:
             return await body(db)
         finally:
@@ -99,14 +99,9 @@ def test_the_sweeper_resends_a_command_whose_enqueue_was_lost(settings, owner, w
         org, user = uuid.UUID(owner.org_id), uuid.UUID(owner.user_id)
         async with db.transaction(org_id=org, user_id=user) as session:
             return await agents.request_deploy(session, uuid.UUID(agent["id"]), user_id=user,
-                                               idempotency_key=None)
+                                               limits=wiring.plan_limits(settings), idempotency=None)
 
-    previous = jobs._sender
-    jobs.use(LostBroker())
-    try:
-        command = _in_system(settings, submit)
-    finally:
-        jobs.use(previous)
+    command = _in_system(settings, submit, jobs=LostBroker())
     engine = create_engine(sqlalchemy_url(settings.database.url))
     with engine.begin() as connection:
         connection.execute(text("update commands set updated_at = now() - interval '1 hour' where id = :i"),
@@ -126,7 +121,7 @@ def test_the_sweeper_resends_a_command_whose_enqueue_was_lost(settings, owner, w
 def test_two_scheduler_processes_produce_one_run_per_tick(settings, test_env, worker, tmp_path):
     env = {**os.environ, **test_env, "TZ": "UTC"}
     periodiq = str(Path(sys.executable).parent / "periodiq")
-    schedulers = [subprocess.Popen([periodiq, "workers.broker", "schedules"], env=env,
+    schedulers = [subprocess.Popen([periodiq, "workers.broker", "workers.maintenance"], env=env,
                                    stdout=open(tmp_path / f"scheduler-{i}.log", "wb"), stderr=subprocess.STDOUT)
                   for i in range(2)]
     engine = create_engine(sqlalchemy_url(settings.database.url))

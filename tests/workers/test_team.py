@@ -162,7 +162,7 @@ def test_a_revoked_invitation_gets_no_token_and_no_email(owner, settings):
                 session.add(invitation)
             async with db.transaction(org_id=org) as session:
                 command = Command(payload={"invitation_id": str(invitation.id)})
-                result = await invitations.issue(session, command, app_url="http://app")
+                result = await invitations.issue(session, command)
                 stored = await session.get(Invitation, invitation.id)
                 return result, stored.token_hash, session.info.get("after_commit", [])
         finally:
