@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from domain.analytics import reports
 from domain.analytics import service as analytics
 from domain.analytics.counters import HotCounters
-from domain.analytics.errors import InvalidEvents
+from domain.analytics.errors import InvalidApiKey, InvalidEvents, InvalidPeriod
 from domain.analytics.models import (MAX_BATCH_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENTS, MAX_FUTURE_SECONDS,
                                      MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN)
 from edge.auth import EventSender, Tenant, bearer_token
@@ -107,7 +107,7 @@ async def check_batch_shape(request: Request) -> None:
 
 
 @post("/events", status_code=HTTP_202_ACCEPTED, before_request=check_batch_shape,
-      request_max_body_size=MAX_BATCH_BYTES, tags=["analytics"],
+      request_max_body_size=MAX_BATCH_BYTES, tags=["analytics"], raises=[InvalidEvents, InvalidApiKey],
       summary="Send a batch of events (a person's bearer token or an organization API key)",
       description="Accepted whole (202) or refused whole (422 `invalid_events`, `details.events` naming each bad "
                   "event by `index` and `field`; index -1 is the batch itself). Send with "
@@ -182,7 +182,7 @@ async def realtime(tenant: Tenant, counters: HotCounters) -> Realtime:
                                Realtime)
 
 
-@get("/daily", summary="Every day's metrics (JSON, or CSV with Accept: text/csv)",
+@get("/daily", summary="Every day's metrics (JSON, or CSV with Accept: text/csv)", raises=[InvalidPeriod],
      description="A zero-filled series per metric (events, messages, conversations, errors, deploys, "
                  "active_agents) for each UTC day rolled up (nightly at 2 AM UTC, or `objecta aggregate`); "
                  "today is in `realtime`.")
@@ -197,7 +197,7 @@ async def daily(request: Request, tenant: Tenant, first: From = None, last: To =
 AgentSort = Literal[tuple(f"{sign}{column}" for column in reports.repository.AGENT_SORTS for sign in ("", "-"))]
 
 
-@get("/agents", summary="One row per agent over a period (JSON, or CSV with Accept: text/csv)",
+@get("/agents", summary="One row per agent over a period (JSON, or CSV with Accept: text/csv)", raises=[InvalidPeriod],
      description="Events, messages, conversations, errors, deploys, active days and the last event per agent "
                  "with events in the period, sorted by `sort` (a column; `-column` for descending).")
 async def agents(request: Request, tenant: Tenant, first: From = None, last: To = None,

@@ -10,9 +10,10 @@ from litestar import Router, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.analytics import keys
+from domain.analytics.errors import ApiKeyNotFound
 from domain.analytics.models import ApiKey
 from edge.auth import Tenant
-from edge.schemas import Body, Name
+from edge.schemas import Body, Name, out
 
 
 class ApiKeyCreate(Body):
@@ -38,7 +39,7 @@ class ApiKeyList(msgspec.Struct):
 
 
 def key_out(key: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(key.id, key.name, key.prefix, key.created_by, key.created_at, key.last_used_at, key.revoked_at)
+    return out(key, ApiKeyOut)
 
 
 @post("/", status_code=HTTP_201_CREATED, summary="Create an API key (owners and admins); the key is shown once",
@@ -56,7 +57,8 @@ async def list_keys(tenant: Tenant) -> ApiKeyList:
     return ApiKeyList([key_out(key) for key in found])
 
 
-@delete("/{key_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API key (for good)")
+@delete("/{key_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API key (for good)",
+        raises=[ApiKeyNotFound])
 async def revoke_key(tenant: Tenant, key_id: uuid.UUID) -> None:
     async with tenant("api_keys.manage") as (session, _):
         await keys.revoke_key(session, key_id)

@@ -225,7 +225,7 @@ def test_the_sweeper_re_sends_a_batch_whose_message_was_lost(owner, events_pool,
     assert _pending(rows, owner.org_id) == 1
 
     async def sweep(older_than: int) -> int:
-        db = Database(settings.database.app_url, 1)
+        db = Database(settings.database.app_url, 1, jobs=edge_sender)
         try:
             async with db.transaction(system=True) as session:
                 return await analytics.resend_batches(session, older_than=older_than)
