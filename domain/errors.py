@@ -11,7 +11,7 @@ from typing import Any
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """The one shape of every error the platform answers: over HTTP (the edge) and at a websocket handshake (the relay)."""
+    """The one shape of every error the platform answers, over HTTP and at the relay's websocket handshake."""
     return {"error": {"code": code, "message": message, "details": details}}
 
 

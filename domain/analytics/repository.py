@@ -82,7 +82,7 @@ STAGING = ("create temp table if not exists analytics_staging (event_id text col
 # Only events whose (organization, event_id) is new get a row in analytics_event_ids, and
 # only those are copied into analytics_events. A concurrent batch carrying the same
 # event_id waits on the primary key until this transaction ends, then skips it.
-MOVE = f"""
+MOVE = """
 with fresh as (
     insert into analytics_event_ids (org_id, event_id, occurred_at)
     select :org, event_id, occurred_at from analytics_staging

@@ -158,9 +158,9 @@ async def change_plan(session: AsyncSession, command: Command, payments: Payment
         pending = None if current.plan == chosen.name else chosen.name
         await repository.set_pending_plan(session, subscription_id, pending)
         effective_at = current.current_period_end.isoformat() if current.current_period_end else None
-        await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None, details={
-            "subscription": subscription_id, "status": current.status, "plan": current.plan,
-            "pending_plan": pending, "effective_at": effective_at})
+        await activity.record(session, command.user_id, command.org_id, "billing.subscription_changed", ip=None,
+                              details={"subscription": subscription_id, "status": current.status,
+                                       "plan": current.plan, "pending_plan": pending, "effective_at": effective_at})
         return {**_result(subscription_id, current.plan, current.status), "pending_plan": pending,
                 "effective_at": effective_at}
     if seats is None:
@@ -260,8 +260,8 @@ async def subscribe(session: AsyncSession, command: Command, payments: Payments,
                                                    idempotency_key=f"{key}:subscription")
     await record_subscription(session, command.org_id, state)
     await activity.record(session, command.user_id, command.org_id, "billing.subscribed", ip=ip,
-                   details={"plan": chosen.name, "subscription": state.id, "status": state.status,
-                            "trial_end": _moment(state.trial_end).isoformat() if state.trial_end else None})
+                          details={"plan": chosen.name, "subscription": state.id, "status": state.status,
+                                   "trial_end": _moment(state.trial_end).isoformat() if state.trial_end else None})
     return _result(state.id, chosen.name, state.status)
 
 
@@ -269,7 +269,7 @@ async def subscribe_failed(session: AsyncSession, command: Command) -> None:
     """A subscribe that failed for good: tell the owners and admins why, and log it."""
     notifications.notify(session, command.org_id, "billing.payment_failed", {"reason": command.error or ""})
     await activity.record(session, command.user_id, command.org_id, "billing.payment_failed", ip=None,
-                   details={"plan": command.payload.get("plan"), "reason": command.error})
+                          details={"plan": command.payload.get("plan"), "reason": command.error})
 
 
 def _result(subscription_id: str, plan: str, status: str, already: bool = False) -> dict[str, Any]:

@@ -85,7 +85,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
         await repository.revoke_invitations(session, [old.id for old in replaced], now)
         for old in replaced:
             await activity.record(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
-                              subject_email=email, details={"invitation_id": str(old.id), "reason": "reinvited"})
+                                  subject_email=email, details={"invitation_id": str(old.id), "reason": "reinvited"})
         await session.flush()
     invitation = Invitation(id=uuid.uuid4(), org_id=actor.org_id, email=email, role=role, status=PENDING,
                             invited_by=actor.user_id, expires_at=now + timedelta(hours=rules.ttl_hours),
@@ -93,7 +93,7 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     session.add(invitation)
     await session.flush()
     await activity.record(session, actor.user_id, actor.org_id, "invitation.sent", ip=actor.ip, subject_email=email,
-                      details={"invitation_id": str(invitation.id), "role": role})
+                          details={"invitation_id": str(invitation.id), "role": role})
     inviter = await accounts_repository.get_user(session, actor.user_id)
     notifications.notify(session, actor.org_id, "team.invited", {
         "inviter_name": inviter.name, "email": email, "role": role, "organization_name": org.name})
@@ -141,7 +141,7 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: uuid.UUID) 
     invitation.status, invitation.revoked_at = REVOKED, utcnow()
     await session.flush()
     await activity.record(session, actor.user_id, actor.org_id, "invitation.revoked", ip=actor.ip,
-                      subject_email=invitation.email, details={"invitation_id": str(invitation.id)})
+                          subject_email=invitation.email, details={"invitation_id": str(invitation.id)})
 
 
 async def accept(session: AsyncSession, accounts: AccountService, *, token: str, name: str | None,
@@ -173,8 +173,8 @@ async def accept(session: AsyncSession, accounts: AccountService, *, token: str,
     invitation.status, invitation.accepted_at, invitation.accepted_by = ACCEPTED, utcnow(), user.id
     await session.flush()
     await activity.record(session, user.id, org_id, "invitation.accepted", ip=ip, subject_user_id=user.id,
-                      subject_email=invitation.email,
-                      details={"invitation_id": str(invitation.id), "role": invitation.role})
+                          subject_email=invitation.email,
+                          details={"invitation_id": str(invitation.id), "role": invitation.role})
     org = await repository.get_organization(session, org_id)
     recipients = set(await repository.user_ids_with_roles(session, org_id, ("owner", "admin")))
     if invitation.invited_by is not None:

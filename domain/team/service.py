@@ -100,8 +100,8 @@ async def change_role(session: AsyncSession, actor: Actor, user_id: uuid.UUID, r
     membership = (await repository.memberships_for_update(session, actor.org_id, [user_id]))[user_id]
     membership.role = role
     await session.flush()
-    await activity.record(session, actor.user_id, actor.org_id, "member.role_changed", ip=actor.ip, subject_user_id=user_id,
-              subject_email=target.email, details={"from": target.role, "to": role})
+    await activity.record(session, actor.user_id, actor.org_id, "member.role_changed", ip=actor.ip,
+                          subject_user_id=user_id, subject_email=target.email, details={"from": target.role, "to": role})
     await _notify_role_changed(session, actor, [user_id], role)
     return TeamMember(target.user_id, target.email, target.name, role, target.joined_at)
 
@@ -124,8 +124,8 @@ async def remove_member(session: AsyncSession, actor: Actor, user_id: uuid.UUID)
         await _check_not_last_owner(session, actor.org_id, user_id)
     await accounts.revoke_user_sessions(session, actor.org_id, user_id)
     await repository.delete_membership(session, actor.org_id, user_id)
-    await activity.record(session, actor.user_id, actor.org_id, "member.removed", ip=actor.ip, subject_user_id=user_id,
-              subject_email=target.email, details={"role": target.role})
+    await activity.record(session, actor.user_id, actor.org_id, "member.removed", ip=actor.ip,
+                          subject_user_id=user_id, subject_email=target.email, details={"role": target.role})
 
 
 async def transfer_ownership(session: AsyncSession, actor: Actor, user_id: uuid.UUID) -> list[TeamMember]:
@@ -139,8 +139,9 @@ async def transfer_ownership(session: AsyncSession, actor: Actor, user_id: uuid.
     locked[user_id].role = OWNER
     caller.role = "admin"
     await session.flush()
-    await activity.record(session, actor.user_id, actor.org_id, "ownership.transferred", ip=actor.ip, subject_user_id=user_id,
-              subject_email=target.email, details={"from_role": target.role, "previous_owner": str(actor.user_id)})
+    await activity.record(session, actor.user_id, actor.org_id, "ownership.transferred", ip=actor.ip,
+                          subject_user_id=user_id, subject_email=target.email,
+                          details={"from_role": target.role, "previous_owner": str(actor.user_id)})
     await _notify_role_changed(session, actor, [user_id], OWNER)
     return [await _target(session, actor, user_id), await _target(session, actor, actor.user_id)]
 

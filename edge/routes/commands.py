@@ -69,7 +69,7 @@ def fingerprint(request: Request, body: msgspec.Struct | None) -> str:
 
 
 async def accept_command(request: Request, tenant: Tenant, permission: str, idempotency_key: str | None,
-                 body: msgspec.Struct | None, submit: Submit) -> Response[Accepted]:
+                         body: msgspec.Struct | None, submit: Submit) -> Response[Accepted]:
     """The one way a route accepts a command: replay a retried request first, else run the rules and submit.
 
     `submit` holds the route's rules; it runs only for a request not seen

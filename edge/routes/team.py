@@ -167,8 +167,8 @@ async def transfer_ownership(request: Request, tenant: Tenant, data: OwnershipTr
 async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | None = None,
                    action: ActivityAction = None, limit: Limit = 50) -> ActivityPage:
     async with tenant("team.read_activity") as (session, member):
-        page = await activity_log.entries(session, member.principal.org_id, actor=actor, action=action, cursor=cursor,
-                                   limit=limit)
+        page = await activity_log.entries(session, member.principal.org_id, actor=actor, action=action,
+                                          cursor=cursor, limit=limit)
     return out(page, ActivityPage)
 
 
