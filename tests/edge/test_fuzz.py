@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from objecta.embedded import free_port, wait_for_port
+from tests.edge.figures import SCHEMATHESIS
 
 REPO = Path(__file__).resolve().parents[2]
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "90"))
@@ -86,6 +87,7 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(edge, tmp_
     assert "Traceback" not in edge_log, edge_log[-4000:]
     summary = json.loads(report.read_text())
     cases = summary["test_cases"]
-    print(f"schemathesis: {cases['generated']} cases in {summary['running_time']:.0f} s, "
-          f"{cases['with_failures']} with failures, {len(summary['errors'])} errors")
+    SCHEMATHESIS.append(f"{cases['generated']} cases over {summary['operations']['tested']} operations in "
+                        f"{summary['running_time']:.0f} s: {cases['with_failures']} with failures, "
+                        f"{len(summary['errors'])} errors")
     assert cases["generated"] > 0 and not summary["failures"] and not summary["errors"], summary
