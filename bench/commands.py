@@ -117,6 +117,8 @@ def main() -> int:
 
     home = Path(tempfile.mkdtemp(prefix="objecta-bench-"))
     os.environ.update({"OBJECTA_HOME": str(home), "OBJECTA_ENV": "test", "BCRYPT_ROUNDS": "4",
+                       # The free plan's agent limit (402 past it) must let the bench make its agents.
+                       "FREE_PLAN_AGENTS": str(AGENTS),
                        "BROKER_NAMESPACE": f"bench-{os.getpid()}", "LOG_LEVEL": "WARNING",
                        "EMBEDDED_POSTGRES_PORT": str(embedded.free_port()),
                        "EMBEDDED_REDIS_PORT": str(embedded.free_port())})

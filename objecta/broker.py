@@ -68,6 +68,10 @@ class DieWithPool(dramatiq.Middleware):
             os._exit(1)
 
 
+# How long a send may stay blocked before its thread is given up for a new one.
+ABANDON_STUCK_AFTER = 10.0
+
+
 class BrokerUnavailable(ConnectionError):
     """The broker did not take a job in time, or failed a moment ago and is being left alone for a while."""
 
@@ -99,9 +103,19 @@ class BrokerSender:
         self._lock = threading.Lock()
         self._failed_until = 0.0
         self._stuck: Future | None = None
+        self._stuck_since = 0.0
 
     def send(self, job: Job) -> None:
         with self._lock:
+            if (self._stuck is not None and not self._stuck.done()
+                    and time.monotonic() - self._stuck_since > ABANDON_STUCK_AFTER):
+                # A send blocked on a dead connection (pika waiting for a confirm the broker will never
+                # send) may not return at all: leave its thread behind and send from a new one, with a
+                # new connection (RabbitMQ's are per thread). Waiting for it instead would leave this
+                # process unable to send for good, and the sweeper's re-sends with it.
+                self._thread.shutdown(wait=False)
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-send")
+                self._stuck = None
             if time.monotonic() < self._failed_until or (self._stuck is not None and not self._stuck.done()):
                 raise BrokerUnavailable("the broker failed a moment ago; not trying again yet")
         message = dramatiq.Message(queue_name=job.queue, actor_name=job.actor, args=job.args, kwargs={},
@@ -114,7 +128,7 @@ class BrokerSender:
             now = time.monotonic()
             with self._lock:
                 self._failed_until = now + min(self.pause, max(0.5, 2 * (now - began)))
-                self._stuck = sent
+                self._stuck, self._stuck_since = sent, began
             reason = "no answer" if not sent.done() else f"{type(error).__name__}: {error}"
             raise BrokerUnavailable(f"the broker did not take {job.actor} within {self.timeout:.1f}s ({reason})"
                                     ) from error
