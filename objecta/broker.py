@@ -23,6 +23,7 @@ from periodiq import PeriodiqMiddleware
 
 from domain.jobs import Job
 from objecta.connections import amqp_url, redis_options
+from objecta.deadletters import DeadLetterReasons
 from objecta.embedded import die_with_parent
 from objecta.fairness import OrgFairness
 from objecta.settings import Settings
@@ -47,6 +48,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware(skip_delay=SCHEDULE_SKIP_DELAY))
     broker.add_middleware(DieWithPool())
+    broker.add_middleware(DeadLetterReasons(settings.redis.url, settings.broker.namespace))
     if settings.broker.org_concurrency:
         broker.add_middleware(OrgFairness.from_settings(settings))
     return broker

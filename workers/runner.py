@@ -67,8 +67,13 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
     max_attempts = ctx.settings.commands.max_attempts
     async with ctx.db.transaction(org_id=org_id) as session:
         command = await commands.start(session, command_id, max_attempts=max_attempts, publisher=ctx.publisher)
+        # Failed just now, out of attempts: the deliveries before this one crashed their worker (a poison
+        # message). Dead-lettered below, so an operator can replay it once the cause is fixed.
+        exhausted = command is not None and command.status == FAILED and session.is_modified(command)
         if command is not None and command.status == FAILED and on_failure is not None:
             await on_failure(session, command)  # idempotent: a duplicate delivery may repeat it
+    if exhausted:
+        raise GiveUp(command.error)
     if command is None or command.status != RUNNING:
         return
     # Plain values: the ORM objects of a rolled-back transaction are expired.

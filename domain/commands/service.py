@@ -157,6 +157,29 @@ async def resend_stale(session: AsyncSession, *, queued_for: int, running_for: i
     return len(stale)
 
 
+async def requeue_dead(session: AsyncSession, command_id: uuid.UUID, publisher: Publisher) -> Command | None:
+    """An operator replays a dead-lettered command (`objecta dlq replay`) once its cause is fixed.
+
+    A failed command goes back to `queued` with its attempts reset, the sender
+    hears it, and it is sent again after the commit, as the edge sends a new
+    one. A command that is not failed (a duplicate letter of one that has
+    since succeeded, or one the sweeper already re-sent) is left as it is:
+    its letter is spent. None when there is no such command.
+    """
+    command = await repository.get(session, command_id, for_update=True)
+    if command is None or command.status != FAILED:
+        return command
+    _set(command, QUEUED, attempts=0, error=None, result=None, started_at=None, finished_at=None)
+    _publish(session, publisher, command)
+    jobs.enqueue(session, jobs.JobKind(command.actor, queue=command.queue), str(command.id), str(command.org_id),
+                 org_id=command.org_id)
+    return command
+
+
+async def by_ids(session: AsyncSession, command_ids: list[uuid.UUID]) -> list[Command]:
+    return await repository.by_ids(session, command_ids)
+
+
 def _readable(error: str) -> str:
     return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"
 
