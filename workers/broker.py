@@ -5,6 +5,9 @@ workers.maintenance` name this module first. This is the one place configuration
 happens at import time, because Dramatiq's CLI wants a module-level broker.
 """
 
+import sys
+from pathlib import Path
+
 import dramatiq
 
 from objecta import observability
@@ -15,3 +18,9 @@ settings = load()
 observability.setup(settings, "worker", dramatiq=True)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
+
+if Path(sys.argv[0]).name == "periodiq" and settings.observability.scheduler_metrics_port:
+    # The scheduler process (periodiq imports this module too): its exporter, in a thread.
+    from objecta.metrics import serve
+
+    serve(settings.observability.scheduler_metrics_port, host=settings.http.host)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.commands import service as commands
 from domain.commands.errors import CommandFailed, TransientFailure
 from domain.commands.models import FAILED, RUNNING, Command, CommandKind
+from objecta.metrics import m
 from workers.context import WorkerContext, context
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
         if command is not None and command.status == FAILED and on_failure is not None:
             await on_failure(session, command)  # idempotent: a duplicate delivery may repeat it
     if exhausted:
+        m().commands_finished.labels(command.kind, "failed").inc()
         raise GiveUp(command.error)
     if command is None or command.status != RUNNING:
         return
@@ -83,6 +85,7 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
             current = await commands.get(session, command_id)
             result = await work(session, current, ctx)
             await commands.succeed(session, current, result, ctx.publisher)
+        m().commands_finished.labels(kind, "succeeded").inc()
     except Exception as error:
         permanent = isinstance(error, CommandFailed)
         final = permanent or attempt >= max_attempts
@@ -96,6 +99,10 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
                     await on_failure(session, failed)
             else:
                 await commands.retry_later(session, command_id, readable(error), ctx.publisher)
+        if final:
+            m().commands_finished.labels(kind, "failed").inc()
+        else:
+            m().commands_retried.labels(kind).inc()
         if permanent:
             return  # an expected outcome, not a dead letter
         raise (GiveUp if final else Retry)(readable(error)) from error
