@@ -46,6 +46,7 @@ from edge.routes.notifications import notifications_router
 from edge.routes.support import support_router
 from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
+from edge.correlation import request_ids
 from edge.metrics import metrics_endpoint, request_metrics
 from objecta import observability, wiring
 from objecta.broker import BrokerSender, build_broker
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                              "EventSender": EventSender, "HotCounters": HotCounters,
                              "AnalyticsSettings": AnalyticsSettings},
         exception_handlers=HANDLERS,
-        middleware=[request_metrics],
+        middleware=[request_ids, request_metrics],
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         request_class=ApiRequest,
@@ -128,6 +129,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="ObjectaLabs platform API", version="1", path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),
         debug=False,
+        # JSON lines: objecta.observability formats every logger, uvicorn's too; Litestar's own config would
+        # put its text format back on them.
+        **({"logging_config": None} if settings.observability.log_format == "json" else {}),
     )
     complete(app)
     return app

@@ -27,6 +27,7 @@ from objecta.deadletters import DeadLetterReasons
 from objecta.embedded import die_with_parent
 from objecta.fairness import OrgFairness
 from objecta.metrics import WorkerMetrics
+from objecta.observability import RequestContext
 from objecta.settings import Settings
 
 # A tick that waited this long in the queue is dropped by periodiq; jobs that
@@ -50,6 +51,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(PeriodiqMiddleware(skip_delay=SCHEDULE_SKIP_DELAY))
     broker.add_middleware(DieWithPool())
     broker.add_middleware(DeadLetterReasons(settings.redis.url, settings.broker.namespace))
+    broker.add_middleware(RequestContext())
     broker.add_middleware(WorkerMetrics(settings.observability.metrics_dir,
                                         settings.observability.worker_metrics_port))
     if settings.broker.org_concurrency:

@@ -15,12 +15,13 @@ from objecta.broker import build_broker
 from objecta.settings import load
 
 settings = load()
-observability.setup(settings, "worker", dramatiq=True)
+scheduler = Path(sys.argv[0]).name == "periodiq"  # periodiq imports this module too
+observability.setup(settings, "scheduler" if scheduler else "worker", dramatiq=True)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
 
-if Path(sys.argv[0]).name == "periodiq" and settings.observability.scheduler_metrics_port:
-    # The scheduler process (periodiq imports this module too): its exporter, in a thread.
+if scheduler and settings.observability.scheduler_metrics_port:
+    # The scheduler's exporter, in a thread.
     from objecta.metrics import serve
 
     serve(settings.observability.scheduler_metrics_port, host=settings.http.host)

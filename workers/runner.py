@@ -86,6 +86,7 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
             result = await work(session, current, ctx)
             await commands.succeed(session, current, result, ctx.publisher)
         m().commands_finished.labels(kind, "succeeded").inc()
+        log.info("command %s (%s) succeeded on attempt %d", command_id, kind, attempt)
     except Exception as error:
         permanent = isinstance(error, CommandFailed)
         final = permanent or attempt >= max_attempts
