@@ -75,3 +75,31 @@ def test_the_relay_serves_its_figures_on_its_port(start_relay, owner, settings):
     assert value(during, "objecta_relay_messages_sent_total", kind="replay") \
         == value(before, "objecta_relay_messages_sent_total", kind="replay") + 1
     assert value(during, "objecta_relay_connections_opened_total") >= 1
+
+
+def test_a_schedule_tick_is_counted_where_it_is_sent_and_where_it_runs(settings, start_worker):
+    """The scheduler's side (ticks sent, last tick) and the maintenance pool's (ticks run, periods claimed)."""
+    from datetime import datetime, timezone
+
+    import dramatiq
+    from prometheus_client import REGISTRY
+
+    from objecta.broker import build_broker
+
+    port = free_port()
+    worker = start_worker(["workers.maintenance"], env={"WORKER_METRICS_PORT": str(port)})
+    entry = "billing.prune_events"  # harmless to run now: it deletes handled events past their retention
+    before_sent = REGISTRY.get_sample_value("objecta_scheduler_ticks_sent_total", {"entry": entry}) or 0
+    broker = build_broker(settings)  # as periodiq sends it: the tick actor, with `scheduled_at`
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    broker.enqueue(dramatiq.Message(queue_name="maintenance", actor_name=f"schedules.{entry}", args=(), kwargs={},
+                                    options={"scheduled_at": now.isoformat()}))
+    broker.close()
+    assert REGISTRY.get_sample_value("objecta_scheduler_ticks_sent_total", {"entry": entry}) == before_sent + 1
+    assert REGISTRY.get_sample_value("objecta_scheduler_last_tick_timestamp_seconds", {"entry": entry}) \
+        >= now.timestamp()
+    wait_for_port(port, worker.process, 30, "the pool's exporter", worker.log_path)
+    samples = wait_for(lambda: (s := scrape(fetch(f"http://127.0.0.1:{port}/metrics")))
+                       and value(s, "objecta_schedule_ticks_total", entry=entry) >= 1 and s, 30,
+                       what="the tick in the pool's figures")
+    assert value(samples, "objecta_schedule_runs_claimed_total", entry=entry) == 1
