@@ -217,14 +217,16 @@ class DeadLetterReasons(dramatiq.Middleware):
         self.namespace = namespace
         self._client: redis.Redis | None = None
 
-    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
-        if exception is None or not message.failed:
-            return
+    def after_nack(self, broker, message) -> None:
+        # The consumer has just dead-lettered it (Dramatiq's `after` hooks run in reverse order, so at
+        # `after_process_message` the retry middleware has not yet decided); the delivery's exception is kept
+        # on the message.
+        exception = getattr(message, "_exception", None)
+        reason = f"{type(exception).__name__}: {exception}" if exception is not None else "failed"
         try:
             if self._client is None:
                 self._client = redis.Redis.from_url(self.redis_url, **redis_options())
-            self._client.set(reason_key(self.namespace, message.message_id),
-                             f"{type(exception).__name__}: {exception}"[:2000], ex=REASON_TTL_S)
+            self._client.set(reason_key(self.namespace, message.message_id), reason[:2000], ex=REASON_TTL_S)
         except redis.RedisError:
             pass  # the letter is kept anyway; only its reason is lost
 

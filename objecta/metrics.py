@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from functools import cache
 from pathlib import Path
@@ -38,9 +39,18 @@ REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MESSAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 
 
-@cache
+_declaring = threading.Lock()
+
+
 def m() -> SimpleNamespace:
     """Every metric of the platform (each process uses its own few; unused ones export nothing)."""
+    # Worker threads meet here at once for their first message: declaring twice raises DuplicateTimeseries.
+    with _declaring:
+        return _declare()
+
+
+@cache
+def _declare() -> SimpleNamespace:
     from prometheus_client import Counter, Gauge, Histogram
 
     return SimpleNamespace(
@@ -154,8 +164,8 @@ class WorkerMetrics(dramatiq.Middleware):
             multiprocess.mark_process_dead(os.getpid(), folder)
 
     def before_process_message(self, broker, message) -> None:
-        self._started[message.message_id] = time.monotonic()
         m().messages_in_progress.labels(q_name(message.queue_name)).inc()
+        self._started[message.message_id] = time.monotonic()  # only once counted in: `after` counts it out
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
         began = self._started.pop(message.message_id, None)

@@ -62,6 +62,7 @@ def test_a_worker_pool_exports_what_its_processes_did(owner, start_worker):
     assert value(samples, "objecta_commands_finished_total", kind="agent.deploy", status="succeeded") >= 1
     assert value(samples, "objecta_queue_message_duration_seconds_count", queue="agents", actor="agents.deploy") >= 1
     assert value(samples, "objecta_queue_messages_failed_total", queue="agents", actor="agents.deploy") == 0
+    assert value(samples, "objecta_queue_messages_in_progress", queue="agents") == 0  # every start has its end
 
 
 def test_the_relay_serves_its_figures_on_its_port(start_relay, owner, settings):
