@@ -106,7 +106,9 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
             m().commands_retried.labels(kind).inc()
         if permanent:
             return  # an expected outcome, not a dead letter
-        raise (GiveUp if final else Retry)(readable(error)) from error
+        if final:  # the dead letter's reason says what the command's error says
+            raise GiveUp(f"gave up after {attempt} attempts: {readable(error)}") from error
+        raise Retry(readable(error)) from error
 
 
 def command_actor(kind: CommandKind, *, on_failure: OnFailure | None = None, **options: Any):
