@@ -59,3 +59,10 @@ async def stale(session: AsyncSession, queued_before: datetime, running_before: 
 
 async def touch(session: AsyncSession, command_ids: list[uuid.UUID], when: datetime) -> None:
     await session.execute(update(Command).where(Command.id.in_(command_ids)).values(updated_at=when))
+
+
+async def count_failed_since(session: AsyncSession, since: datetime) -> int:
+    """Commands of every organization that failed since then (system scope)."""
+    row = await session.execute(text("select count(*) from commands where status = 'failed' and finished_at >= :since"),
+                                {"since": since})
+    return int(row.scalar() or 0)
