@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     for verb in ("disable", "enable"):
         toggle = admin_commands.add_parser(verb, help=f"{verb} an admin (their sessions stop at once)")
         toggle.add_argument("--email", required=True)
+    reset = admin_commands.add_parser("reset-totp", help="a lost authenticator: new TOTP secret and recovery codes "
+                                                         "(JSON), every session of the admin revoked")
+    reset.add_argument("--email", required=True)
     admin_commands.add_parser("verify-audit", help="check the audit log's hash chain; exit 1 at the first bad row")
     status = commands.add_parser("status", help="queues, workers, scheduler, relay and dependencies on one screen")
     status.add_argument("--json", action="store_true", help="the same report as JSON (as GET /admin/v1/system/health)")

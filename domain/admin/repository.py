@@ -66,6 +66,18 @@ async def use_totp_step(session: AsyncSession, admin_id: uuid.UUID, step: int) -
     return row.first() is not None
 
 
+async def set_totp_secret(session: AsyncSession, admin_id: uuid.UUID, secret: str) -> None:
+    """A new authenticator secret; the replay guard starts over with it (no step of it was ever used)."""
+    await session.execute(text("update admin_users set totp_secret = :s where id = :a"), {"a": admin_id, "s": secret})
+    await session.execute(text("delete from admin_totp_uses where admin_id = :a"), {"a": admin_id})
+
+
+async def revoke_all_sessions(session: AsyncSession, admin_id: uuid.UUID) -> int:
+    result = await session.execute(text(
+        "update admin_sessions set revoked_at = now() where admin_id = :a and revoked_at is null"), {"a": admin_id})
+    return result.rowcount
+
+
 async def add_recovery_codes(session: AsyncSession, admin_id: uuid.UUID, hashes: list[str]) -> None:
     await session.execute(text("delete from admin_recovery_codes where admin_id = :a"), {"a": admin_id})
     for code_hash in hashes:
