@@ -236,3 +236,9 @@ async def count_unhandled_events(session: AsyncSession) -> tuple[int, datetime |
     row = (await session.execute(text(
         "select count(*), min(received_at) from stripe_events where handled_at is null"))).one()
     return int(row[0]), row[1]
+
+
+async def forget_trial_reminder(session: AsyncSession, stripe_subscription_id: str) -> None:
+    """A trial's end moved: its reminder is due again before the new end (billing.remind_trials)."""
+    await session.execute(update(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
+                          .values(trial_reminded_at=None))

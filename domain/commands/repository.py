@@ -66,3 +66,10 @@ async def count_failed_since(session: AsyncSession, since: datetime) -> int:
     row = await session.execute(text("select count(*) from commands where status = 'failed' and finished_at >= :since"),
                                 {"since": since})
     return int(row.scalar() or 0)
+
+
+async def unfinished_of_kind(session: AsyncSession, org_id: uuid.UUID, kind: str) -> Command | None:
+    """The organization's queued or running command of `kind`, if any."""
+    query = select(Command).where(Command.org_id == org_id, Command.kind == kind,
+                                  Command.status.in_((QUEUED, RUNNING))).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()

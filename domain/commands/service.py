@@ -165,3 +165,8 @@ def _readable(error: str) -> str:
 async def failed_since(session: AsyncSession, since: datetime) -> int:
     """How many commands failed (for good) since `since`, every organization (system scope): a health figure."""
     return await repository.count_failed_since(session, since)
+
+
+async def unfinished(session: AsyncSession, org_id: uuid.UUID, kind: CommandKind) -> Command | None:
+    """A queued or running command of `kind` in the organization: for rules that refuse a second one meanwhile."""
+    return await repository.unfinished_of_kind(session, org_id, kind.name)
