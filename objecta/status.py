@@ -71,8 +71,33 @@ def _json_default(value):
     raise TypeError(type(value).__name__)
 
 
+def _with_running_up(settings: Settings) -> Settings | None:
+    """DATABASE_URL and REDIS_URL as set, else those of a running `objecta up` (its embedded servers); None
+    when neither answers."""
+    import os
+
+    from objecta import embedded
+    from objecta import settings as settings_module
+
+    found = {}
+    if settings.database.url is None and settings.database.app_url is None:
+        if embedded.port_is_free(settings.database.embedded_port):
+            return None
+        found["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{settings.database.embedded_port}/postgres"
+    if settings.redis.url is None:
+        if embedded.port_is_free(settings.redis.embedded_port):
+            return None
+        found["REDIS_URL"] = f"redis://127.0.0.1:{settings.redis.embedded_port}/0"
+    return settings_module.load({**os.environ, **found}) if found else settings
+
+
 def run(settings: Settings, as_json: bool) -> int:
-    """Print the report; exit 0 when ok, 1 when degraded or down (scripts and cron can alert on it)."""
+    """Print the report; exit 0 when ok, 1 when degraded or down (scripts and cron can alert on it), 2 when
+    there is nothing to ask."""
+    settings = _with_running_up(settings)
+    if settings is None:
+        print("objecta: DATABASE_URL and REDIS_URL are not set and no `objecta up` answers", file=sys.stderr)
+        return 2
     found = asyncio.run(collect(settings))
     if as_json:
         print(json.dumps(found.as_dict(), default=_json_default, indent=2))
