@@ -29,8 +29,9 @@ from objecta import heartbeat
 from objecta.connections import amqp_url, redis_options
 from objecta.settings import Settings
 
-# Modules of workers/ that hold plumbing rather than a queue's actors (as objecta.launcher).
-_PLUMBING = {"__init__", "actors", "broker", "context", "commands", "scheduled"}
+# Modules of workers/ that hold plumbing rather than a queue's actors (tests/admin/test_system_health.py
+# checks the rest against the queues the test workers run).
+_PLUMBING = {"__init__", "actors", "broker", "context", "commands", "runner", "scheduled"}
 
 
 def known_queues() -> list[str]:

@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, text
 from domain.db import sqlalchemy_url
 from objecta import heartbeat, health
 from objecta.broker import build_broker
-from objecta.queues import queue_figures
+from objecta.queues import known_queues, queue_figures
 from tests.admin.helpers import signed_in_admin
-from tests.fixtures.worker import wait_for
+from tests.fixtures.worker import ALL_QUEUES, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -159,6 +159,10 @@ def test_objecta_status_prints_the_same_report(test_env, settings):
     screen = subprocess.run([sys.executable, "-m", "objecta.cli", "status"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert "queue" in screen.stdout and "agents" in screen.stdout and "commands.sweep" in screen.stdout, screen.stderr
+
+
+def test_every_queue_is_known():
+    assert set(known_queues()) == {module.removeprefix("workers.") for module in ALL_QUEUES}
 
 
 def test_schedule_figures_never_ran_is_not_overdue():
