@@ -190,13 +190,15 @@ async def report(settings: Settings, session: AsyncSession | None) -> HealthRepo
     now = datetime.now(timezone.utc)
     broker_side = asyncio.create_task(asyncio.to_thread(_broker_side, settings))
     found: dict[str, Any] = {}
-    if session is None:
-        postgres = Dependency("postgres", False, None, "not reachable")
-    else:
-        postgres = await _postgres(session)
-        if postgres.ok:
-            found.update(await _database_side(session, now))
-    found.update(await broker_side)
+    try:
+        if session is None:
+            postgres = Dependency("postgres", False, None, "not reachable")
+        else:
+            postgres = await _postgres(session)
+            if postgres.ok:
+                found.update(await _database_side(session, now))
+    finally:  # the broker's side is awaited whatever happened here: no thread's result is left unread
+        found.update(await broker_side)
     found["dependencies"] = [postgres, *found["dependencies"]]
     problems = _problems(found, now)
     down = not all(d.ok for d in found["dependencies"] if d.name in ("postgres", "redis"))
