@@ -25,6 +25,7 @@ from domain.jobs import Job
 from objecta.connections import amqp_url, redis_options
 from objecta.embedded import die_with_parent
 from objecta.fairness import OrgFairness
+from objecta.heartbeat import WorkerHeartbeat
 from objecta.settings import Settings
 from objecta.waking_broker import WakingRedisBroker
 
@@ -50,6 +51,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware(skip_delay=SCHEDULE_SKIP_DELAY))
     broker.add_middleware(DieWithPool())
+    # Beats only in worker processes: `objecta status` and the admin health route count them per queue.
+    broker.add_middleware(WorkerHeartbeat(redis_url=settings.redis.url, namespace=settings.broker.namespace))
     if settings.broker.org_concurrency:
         broker.add_middleware(OrgFairness.from_settings(settings))
     return broker
