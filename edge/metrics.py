@@ -24,6 +24,7 @@ UNMATCHED = "unmatched"
 
 def request_metrics(app: ASGIApp) -> ASGIApp:
     """ASGI middleware (Litestar's `middleware=[...]` takes a factory of the next app)."""
+    m()  # declared when the app is built, not in the first request
 
     async def measured(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -340,6 +340,7 @@ class Relay:
         self.redis = aioredis.from_url(self.settings.redis.url, decode_responses=True,
                                        client_name=f"objecta-relay-{os.getpid()}")
         self.hub = Hub(self.redis)
+        m()  # declared now: on the first connection it would hold the loop before that client subscribes
         try:
             await self.hub.start()
             async with serve(self._serve_client, self.host, self.port, process_request=self._handshake,

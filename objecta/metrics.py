@@ -156,6 +156,7 @@ class WorkerMetrics(dramatiq.Middleware):
 
     def after_process_boot(self, broker) -> None:
         use_multiprocess_dir(metrics_dir(self.base_dir, os.getppid()))
+        m()  # declared before the worker threads start, not by the first message
 
     def after_worker_shutdown(self, broker, worker) -> None:
         folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
