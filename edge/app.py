@@ -36,6 +36,7 @@ from edge.auth import EventSender, Tenant, provide_event_sender, provide_tenant
 from edge.body import ApiRequest
 from edge.errors import HANDLERS
 from edge.openapi import complete
+from edge.ratelimits import rate_limit_guard, rate_limit_headers
 from edge.routes.agents import agents_router
 from edge.routes.analytics import analytics_router, events_router
 from edge.routes.api_keys import api_keys_router
@@ -121,7 +122,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         request_class=ApiRequest,
-        before_send=[allow_every_method],
+        before_send=[allow_every_method, rate_limit_headers],
+        guards=[rate_limit_guard],  # every limit, before any dependency (edge/ratelimits.py)
         openapi_config=OpenAPIConfig(
             title="ObjectaLabs platform API", version="1", path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),

@@ -28,6 +28,7 @@ from domain.team.errors import (AlreadyMember, CannotTargetSelf, InvitationInval
                                 LoginRequired, MemberNotFound, OwnersOnly, SeatLimitReached, TooManyInvitations)
 from edge.auth import Tenant, bearer_token
 from edge.client_ip import client_ip
+from edge.ratelimits import rate_limited
 from edge.routes.auth import TokensOut, tokens_out
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import NO_NUL, Body, Clean, Cursor, Email, Limit, Name, Password, out
@@ -173,7 +174,8 @@ async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | Non
 
 @post("/accept", status_code=HTTP_201_CREATED,
       summary="Accept an invitation (public; an existing account sends its bearer token)",
-      raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword])
+      raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword],
+      opt=rate_limited("invitation_accept"))
 async def accept(request: Request, db: Database, accounts: AccountService, data: AcceptBody) -> TokensOut:
     principal = None
     if request.headers.get("authorization"):
