@@ -121,3 +121,54 @@ class RedisRateLimiter:
         if spent:
             return verdicts[spent - 1]
         return min(verdicts, key=lambda verdict: (verdict.remaining, -verdict.retry_after))
+
+
+# KEYS: the connect counter, the set of open connections. ARGV: connects allowed, counter expiry, open allowed,
+# now, this connection's lease end, its id, the set's expiry. Returns {0 admitted | 1 rate spent | 2 cap full, n}.
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+local connects = tonumber(redis.call('GET', KEYS[1]) or '0')
+if connects >= tonumber(ARGV[1]) then return {1, connects} end
+local open = redis.call('ZCARD', KEYS[2])
+if open >= tonumber(ARGV[3]) then return {2, open} end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
+return {0, open + 1}
+"""
+
+
+class ConnectionSlots:
+    """Long-lived connections of one subject (a login session's websockets): a connect rate and a cap on
+    those open at once, across every process, checked in one round trip.
+
+    An open connection holds a lease that its process renews (`renew`) and gives back on close
+    (`release`); a process that dies without giving it back loses it when the lease runs out.
+    """
+
+    def __init__(self, redis: aioredis.Redis, *, lease: int):
+        self._redis, self._lease = redis, lease
+        self._admit = redis.register_script(_ADMIT)
+
+    @staticmethod
+    def _open_key(subject: str) -> str:
+        return f"ratelimit:open:{subject}"
+
+    async def admit(self, subject: str, connection_id: str, *, connects: Check, cap: int) -> Verdict:
+        """Take a slot for `connection_id` unless `connects` is spent or `cap` connections are open."""
+        counter, left = window_key(connects.name, subject, connects.window)
+        now = time.time()
+        outcome, count = [int(n) for n in await self._admit(
+            keys=[counter, self._open_key(subject)],
+            args=[connects.limit, connects.window + 60, cap, now, now + self._lease, connection_id, self._lease * 2])]
+        if outcome == 2:
+            # Full: a slot frees when a connection closes, which nobody can predict; try again shortly.
+            return Verdict(False, count, min(self._lease, 5), "relay_connections", cap, 0)
+        return Verdict(outcome == 0, count, left, connects.name, connects.limit, connects.window)
+
+    async def renew(self, subject: str, connection_id: str) -> None:
+        await self._redis.zadd(self._open_key(subject), {connection_id: time.time() + self._lease}, xx=True)
+        await self._redis.expire(self._open_key(subject), self._lease * 2)
+
+    async def release(self, subject: str, connection_id: str) -> None:
+        await self._redis.zrem(self._open_key(subject), connection_id)
