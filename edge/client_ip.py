@@ -25,6 +25,11 @@ def _trusted(address, proxies: Iterable) -> bool:
     return address is not None and any(address in network for network in proxies)
 
 
+def is_trusted_peer(peer: str | None, proxies: tuple) -> bool:
+    """Whether the socket's peer is one of the trusted proxies (whose forwarded headers we read)."""
+    return peer is not None and _trusted(_address(peer), proxies)
+
+
 def resolve(peer: str | None, forwarded_for: list[str], proxies: tuple) -> str | None:
     """The client's address given the socket's `peer`, the X-Forwarded-For values in order, and the proxies."""
     if peer is None or not proxies or not _trusted(_address(peer), proxies):
