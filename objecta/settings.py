@@ -205,6 +205,7 @@ class Settings:
     admin: AdminSettings
     analytics: AnalyticsSettings = AnalyticsSettings(retention_days=90, high_traffic_per_hour=10_000)
     rate_limits: RateLimitSettings = RateLimitSettings(dict(RATE_LIMIT_DEFAULTS))
+    sentry_release: str | None = None  # SENTRY_RELEASE; else objecta@<package version> (objecta/observability.py)
 
     @property
     def is_production(self) -> bool:
@@ -475,6 +476,7 @@ def load(environ: dict | None = None) -> Settings:
                           refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
         agents=AgentSettings(simulated_models=simulated_models), analytics=analytics, rate_limits=rate_limits,
+        sentry_release=env.get("SENTRY_RELEASE") or None,
         admin=AdminSettings(jwt_secret=admin_secret, access_token_ttl=admin_access_ttl,
                             refresh_token_ttl=admin_refresh_ttl, mfa_token_ttl=300,
                             allowed_networks=allowed_networks, login_attempts=admin_attempts, attempt_window=900,
