@@ -123,8 +123,8 @@ def _complete_operation(operation: Operation, handler: Any, components: Componen
     if "admin" in parameters:
         errors += ADMIN_AUTHENTICATED
         operation.security = [{ADMIN_BEARER: []}]
-    if is_limited(handler):
-        errors += RATE_LIMITED
+    if is_limited(handler):  # counted in Redis first: a 503 when it cannot be reached (decision 60)
+        errors += RATE_LIMITED + UNAVAILABLE
     for error in handler.raises or []:
         errors += [(error.status_code, code) for code in [error.code, *ALSO_RAISED_AS.get(error, [])]]
     codes: dict[int, list[str]] = defaultdict(list)

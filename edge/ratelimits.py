@@ -3,8 +3,8 @@
 What is counted (the limits themselves are settings, `RATE_LIMIT_<NAME>`, objecta/settings.py):
 - a route's declared limits, `opt=rate_limited("signup")`: per client IP (edge/client_ip.py) unless
   another subject is named, `("agent_errors_per_agent", "path:agent_id")` or `(name, "person")`.
-  A public route joins with that one line (password reset: `opt=rate_limited("password_reset")` and
-  its default in `RATE_LIMIT_DEFAULTS`);
+  A public route joins with that one line (password reset: `opt=rate_limited("password_reset")`); until
+  the name has its own default in `RATE_LIMIT_DEFAULTS` it gets the `public` limit's numbers, counted apart;
 - every route taking `tenant`: per person on reads; per person and per organization on writes
   (POST, PUT, PATCH, DELETE);
 - `POST /v1/events` (`event_sender`): per API key or person, and per organization (for a key, its
@@ -72,7 +72,8 @@ def checks_for(connection: ASGIConnection, handler: BaseRouteHandler, services) 
         principal = _principal(connection, services)
 
     def check(name: str, subject: str) -> None:
-        requests, window = limits[name]
+        # A name without a setting of its own yet counts under its name with the `public` limit's numbers.
+        requests, window = limits.limits.get(name) or limits["public"]
         checks.append(Check(name, subject, requests, window))
 
     for name, subject in handler.opt.get(OPT, ()):

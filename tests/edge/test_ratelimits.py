@@ -149,3 +149,22 @@ def test_a_malformed_limit_is_a_start_up_problem(test_env, name, value):
     from objecta.settings import SettingsError, load
     with pytest.raises(SettingsError, match=name):
         load({**test_env, name: value})
+
+
+def test_a_public_route_joins_with_one_line_and_gets_the_public_numbers_until_it_has_its_own(settings):
+    from litestar import post
+
+    from edge.ratelimits import rate_limited
+
+    @post("/v1/auth/password-reset-example", status_code=204, opt=rate_limited("password_reset_example"))
+    async def reset() -> None:
+        return None
+
+    table = {name: (1_000_000, 60) for name in RATE_LIMIT_DEFAULTS} | {"public": (2, 60)}
+    app = create_app(dataclasses.replace(settings, rate_limits=RateLimitSettings(table)))
+    app.register(reset)
+    with TestClient(FromAddress(app, _ip())) as client:
+        answers = [client.post("/v1/auth/password-reset-example") for _ in range(3)]
+        assert [a.status_code for a in answers] == [204, 204, 429]
+        _assert_throttled(answers[2], "password_reset_example", 2, 60)
+        assert client.get("/v1/billing/plans").status_code == 200  # `public` itself is counted apart
