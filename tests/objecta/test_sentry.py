@@ -72,3 +72,29 @@ def test_errors_of_the_edge_an_actor_and_a_tick_reach_sentry_scrubbed(test_env, 
     leaked = [secret for secret in SECRETS if secret in text]
     assert not leaked, leaked
     assert "[Filtered]" in text
+
+
+def test_the_relay_reports_to_sentry_too(test_env, settings, sentry_capture, tmp_path):
+    """The relay's own error (its database unreachable while checking a login) arrives, scrubbed."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from tests.fixtures.app import forge_token
+    from tests.fixtures.relay import RelayProcess
+
+    dsn, captured = sentry_capture
+    dead_database = f"postgresql://objecta_app:relay-db-{PASSWORD}@127.0.0.1:{free_port()}/objecta"
+    relay = RelayProcess({**test_env, "SENTRY_DSN": dsn, "APP_DATABASE_URL": dead_database},
+                         tmp_path / "relay.log", []).start()
+    try:
+        try:
+            connect(relay.url(forge_token(settings)), open_timeout=10).close()
+        except InvalidStatus as refused:
+            assert refused.response.status_code == 503
+        wait_for(lambda: "could not check a relay login" in captured.text(), timeout=30,
+                 what="the relay's error at the Sentry stand-in")
+    finally:
+        relay.stop()
+    [event] = [e for e in captured.events if e.get("server_name") == "relay"][:1]
+    assert event["release"] == release() and event["environment"] == "test"
+    assert PASSWORD not in captured.text()
