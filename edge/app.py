@@ -31,6 +31,8 @@ from edge.admin.auth import admin_auth_router
 from edge.admin.customers import customers_router
 from edge.admin.guard import AdminCaller, provide_admin
 from edge.admin.operations import operations_router
+from edge.admin.system import system_router
+from edge.admin.trials import trials_router
 from edge.admin.tickets import admin_tickets_router
 from edge.auth import EventSender, Tenant, provide_event_sender, provide_tenant
 from edge.body import ApiRequest
@@ -114,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         notifications_router, team_router, invitations_router, billing_router, webhooks_router,
                         events_router, analytics_router, api_keys_router,
                         support_router, admin_auth_router, customers_router, admin_tickets_router,
-                        operations_router],
+                        operations_router, system_router, trials_router],
         dependencies=DEPENDENCIES,
         signature_namespace={"Tenant": Tenant, "AdminCaller": AdminCaller, "Publisher": Publisher, "State": State,
                              "EventSender": EventSender, "HotCounters": HotCounters,

@@ -43,7 +43,7 @@ from domain.accounts.tokens import Principal
 from domain.errors import DomainError, error_body
 from domain.ratelimit import ConnectionSlots
 from edge import relay_limits
-from objecta import observability, wiring
+from objecta import heartbeat, observability, wiring
 from objecta.settings import Settings, SettingsError, load
 
 log = logging.getLogger("edge.relay")
@@ -341,7 +341,11 @@ class Relay:
                              close_timeout=self.close_timeout, write_limit=WRITE_LIMIT,
                              max_size=MAX_CLIENT_MESSAGE) as server:
                 log.info("relay listening on ws://%s:%s", self.host, self.port)
+                # Its open websockets, for `objecta status` and the admin health route (objecta/heartbeat.py).
+                beats = asyncio.create_task(heartbeat.beat_relay(self.redis, self.settings.broker.namespace,
+                                                                 lambda: len(server.connections)))
                 await stop.wait()
+                beats.cancel()
                 log.info("relay stopping")
                 # Deadlines first: websockets' own shutdown would wait on clients that read nothing.
                 await asyncio.gather(*(close_within(connection, CloseCode.GOING_AWAY, "relay shutting down; "

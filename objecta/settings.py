@@ -56,6 +56,9 @@ class BrokerSettings:
     # Messages of one organization running at once per queue, across every pool of that queue
     # (objecta.fairness); 0 turns the cap off.
     org_concurrency: int
+    # How long an idle Redis-broker consumer waits in Redis for a message before fetching again
+    # (objecta.waking_broker); 0 polls as Dramatiq does.
+    idle_wait_ms: int = 1000
 
     @property
     def is_rabbitmq(self) -> bool:
@@ -396,7 +399,8 @@ def load(environ: dict | None = None) -> Settings:
         url=broker_url, namespace=env.get("BROKER_NAMESPACE") or "objecta",
         heartbeat_timeout_ms=_int(env, "BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, problems, minimum=100),
         maintenance_chance=_int(env, "BROKER_MAINTENANCE_CHANCE", 1000, problems, minimum=1),
-        org_concurrency=_int(env, "ORG_CONCURRENCY_PER_QUEUE", 2, problems, minimum=0))
+        org_concurrency=_int(env, "ORG_CONCURRENCY_PER_QUEUE", 2, problems, minimum=0),
+        idle_wait_ms=_int(env, "BROKER_IDLE_WAIT_MS", 1000, problems, minimum=0))
     # `sim:crash` kills a worker process on purpose: any organization could stop a production pool.
     simulated_models = _bool(env, "SIMULATED_MODELS", not production, problems)
     if simulated_models and production:

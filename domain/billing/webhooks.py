@@ -200,3 +200,8 @@ async def resend_unhandled(session: AsyncSession, *, older_than: int, limit: int
     for event_id in stale:
         jobs.enqueue(session, HANDLE, event_id)
     return len(stale)
+
+
+async def unhandled(session: AsyncSession) -> tuple[int, datetime | None]:
+    """Stored Stripe events not handled yet and the oldest one's arrival: a health figure (system scope)."""
+    return await repository.count_unhandled_events(session)
