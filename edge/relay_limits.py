@@ -26,8 +26,8 @@ async def admit(slots: ConnectionSlots, settings: Settings, principal: Principal
     connection_id = uuid.uuid4().hex
     requests, window = settings.rate_limits["relay_connects"]
     cap, _ = settings.rate_limits["relay_connections"]
-    verdict = await slots.admit(subject(principal), connection_id, connects=Check("relay_connects", "", requests, window),
-                                cap=cap)
+    verdict = await slots.admit(subject(principal), connection_id,
+                                connects=Check("relay_connects", "", requests, window), cap=cap)
     if verdict.allowed:
         return connection_id, None
     what = (f"{cap} websockets are open for this login" if verdict.name == "relay_connections"
