@@ -163,6 +163,7 @@ class Client:
         self._ready = asyncio.Event()
         self._closing: asyncio.Task | None = None
         self.suspended = False
+        self.slot = ""  # its lease among the session's open websockets (edge/relay_limits.py)
 
     def deliver(self, event_id: int, message: str) -> None:
         """Queue a live event; drop the client if its queue is full."""
