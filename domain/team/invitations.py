@@ -78,7 +78,8 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     if not verdict.allowed:
         raise TooManyInvitations(f"your organization may send {rules.per_hour} invitations per hour; "
                                  f"try again in {verdict.retry_after} s", retry_after=verdict.retry_after,
-                                 details={"limit": rules.per_hour, "retry_after": verdict.retry_after})
+                                 details={"limit": rules.per_hour, "retry_after": verdict.retry_after},
+                                 policy="invitations", limit=rules.per_hour, window=HOUR)
     now = utcnow()
     replaced = await repository.pending_for_email(session, actor.org_id, email)
     if replaced:

@@ -14,6 +14,7 @@ from domain.db import Database
 from domain.accounts.errors import EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, WeakPassword
 from domain.errors import InvalidInput, NotFound
 from edge.auth import Tenant
+from edge.ratelimits import rate_limited
 from edge.schemas import Body, Described, Email, Name, Password, Token
 
 
@@ -59,7 +60,7 @@ def tokens_out(tokens: Tokens) -> TokensOut:
 
 
 @post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
-      raises=[EmailTaken, WeakPassword, InvalidInput])
+      raises=[EmailTaken, WeakPassword, InvalidInput], opt=rate_limited("signup"))
 async def signup(db: Database, accounts: AccountService, data: SignupBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.signup(session, email=data.email, password=data.password, name=data.name,
@@ -68,7 +69,7 @@ async def signup(db: Database, accounts: AccountService, data: SignupBody) -> To
 
 
 @post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
-      raises=[InvalidCredentials, InvalidInput])
+      raises=[InvalidCredentials, InvalidInput], opt=rate_limited("login"))
 async def login(db: Database, accounts: AccountService, data: LoginBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.login(session, email=data.email, password=data.password,
@@ -77,7 +78,7 @@ async def login(db: Database, accounts: AccountService, data: LoginBody) -> Toke
 
 
 @post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token",
-      raises=[InvalidToken, RefreshTokenReused])
+      raises=[InvalidToken, RefreshTokenReused], opt=rate_limited("refresh"))
 async def refresh(db: Database, accounts: AccountService, data: RefreshBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.refresh(session, data.refresh_token)
