@@ -32,11 +32,16 @@ async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[Memb
 async def live_role(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
                     session_id: uuid.UUID) -> tuple[str, datetime | None] | None:
     """The caller's role and the organization's suspension time (None: not suspended), or None if the
-    membership or the login session is gone. One statement: the command path pays no extra round trip."""
-    revoked = exists().where(RefreshToken.family_id == session_id, RefreshToken.revoked_at.is_not(None))
+    membership or the login session is gone. One statement: the command path pays no extra round trip.
+
+    The session must be proven live: a row of its family, of this person in this organization, not revoked.
+    Checking only for a revoked row let a token come back to life once its rows were deleted (removing a
+    member cascades to them) and the person was let back in (issue 14, finding 2)."""
+    live = exists().where(RefreshToken.family_id == session_id, RefreshToken.org_id == org_id,
+                          RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
     row = await session.execute(
         select(Membership.role, Organization.suspended_at).join(Organization, Organization.id == Membership.org_id)
-        .where(Membership.org_id == org_id, Membership.user_id == user_id, ~revoked))
+        .where(Membership.org_id == org_id, Membership.user_id == user_id, live))
     found = row.first()
     return (found[0], found[1]) if found else None
 

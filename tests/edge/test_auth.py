@@ -118,3 +118,43 @@ def test_missing_or_malformed_authorization_is_401_in_the_error_format(client, h
     response = client.get("/v1/me", headers=headers)
     assert response.status_code == 401
     assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def _sql(settings, statement: str, **params) -> None:
+    from sqlalchemy import create_engine, text
+
+    from domain.db import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(settings.database.url))
+    with engine.begin() as connection:
+        connection.execute(text(statement), params)
+    engine.dispose()
+
+
+def test_a_removed_members_token_stays_dead_when_they_are_let_back_in(client, settings, owner):
+    """Issue 14, finding 2: removing a member deletes their session rows; the guard only looked for a revoked
+    row, so once the person was back in the organization their old access token worked again."""
+    from tests.fixtures.app import add_member
+
+    member = add_member(client, settings, owner.org_id, "member")
+    assert member.get("/v1/me").status_code == 200
+    assert owner.delete(f"/v1/team/members/{member.user_id}").status_code == 204
+    assert member.get("/v1/me").status_code == 401
+    # Let back in, as accepting a new invitation does (the membership row again, no session row of the old login).
+    _sql(settings, "insert into memberships (org_id, user_id, role) values (:o, :u, 'member')",
+         o=owner.org_id, u=member.user_id)
+    response = member.get("/v1/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "session_revoked"
+    assert member.post("/v1/auth/logout").status_code == 401
+    fresh = client.post("/v1/auth/login", json={"email": member.email, "password": PASSWORD})
+    assert _me(client, fresh.json()["access_token"]).status_code == 200
+
+
+def test_logout_kills_the_access_token_even_when_its_rows_are_gone(client, settings, owner):
+    """A token whose session rows no longer exist is dead, not 'not revoked'."""
+    _sql(settings, "delete from refresh_tokens where user_id = :u", u=owner.user_id)
+    assert owner.get("/v1/me").status_code == 401
+    again = sign_up(client)
+    assert again.post("/v1/auth/logout").status_code == 204
+    assert again.get("/v1/me").status_code == 401
