@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -15,13 +14,11 @@ from domain.accounts import passwords, repository
 from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, OrganizationSuspended,
                                     RefreshTokenReused)
 from domain.accounts.models import Membership, Organization, RefreshToken, User
+from domain.accounts.normalize import normalize_email, normalize_password
 from domain.accounts.permissions import allows
 from domain.accounts.tokens import Principal, RefreshClaims, TokenIssuer
 from domain.db import bind_tenant
 from domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-
 
 @dataclass(frozen=True)
 class Tokens:
@@ -41,13 +38,6 @@ class Member:
     role: str
 
 
-def normalize_email(email: str) -> str:
-    email = email.strip().lower()
-    if len(email) > 254 or not EMAIL.match(email):
-        raise InvalidInput("email is not a valid address", details={"field": "email"})
-    return email
-
-
 async def organization_grants(session: AsyncSession, org_id: uuid.UUID) -> tuple[int, int]:
     """(extra seats, extra agents) granted by the admin realm on top of the organization's plan."""
     return await repository.organization_grants(session, org_id)
@@ -60,7 +50,8 @@ class AccountService:
         self._dummy_hash: str | None = None
 
     async def hash_password(self, password: str) -> str:
-        """bcrypt costs ~0.25 s at cost 12: keep it off the event loop."""
+        """bcrypt costs ~0.25 s at cost 12: keep it off the event loop. Hashes the NFKC form."""
+        password = normalize_password(password)
         passwords.check_strength(password)
         return await asyncio.to_thread(passwords.hash_password, password, self.bcrypt_rounds)
 
@@ -71,7 +62,17 @@ class AccountService:
                 self._dummy_hash = passwords.dummy_hash(self.bcrypt_rounds)
             await asyncio.to_thread(passwords.verify_password, password, self._dummy_hash)
             return False
-        return await asyncio.to_thread(passwords.verify_password, password, hashed)
+        return await asyncio.to_thread(passwords.verify_password, normalize_password(password), hashed)
+
+    async def _verify_legacy(self, user: User, password: str) -> bool:
+        """A hash made before passwords were normalized (migration 0014) is of the raw password: accept it
+        once and store the normalized form's hash instead. Costs a second bcrypt only for such passwords."""
+        if normalize_password(password) == password:
+            return False
+        if not await asyncio.to_thread(passwords.verify_password, password, user.password_hash):
+            return False
+        user.password_hash = await self.hash_password(password)
+        return True
 
     async def signup(self, session: AsyncSession, *, email: str, password: str, name: str,
                      organization_name: str) -> Tokens:
@@ -100,7 +101,8 @@ class AccountService:
         await bind_tenant(session, login_email=email)
         user = await repository.user_by_email(session, email)
         if not await self._verify(password, user.password_hash if user else None):
-            raise InvalidCredentials("wrong email or password")
+            if user is None or not await self._verify_legacy(user, password):
+                raise InvalidCredentials("wrong email or password")
         await bind_tenant(session, user_id=user.id)
         memberships = await repository.memberships_of(session, user.id)
         chosen = [m for m in memberships if organization_id in (None, m.org_id)]

@@ -158,3 +158,37 @@ def test_logout_kills_the_access_token_even_when_its_rows_are_gone(client, setti
     again = sign_up(client)
     assert again.post("/v1/auth/logout").status_code == 204
     assert again.get("/v1/me").status_code == 401
+
+
+def test_one_mailbox_is_one_account_however_it_is_spelled(client):
+    """Issue 14, finding 7: NFC and NFD spellings, a trailing dot and the domain's case were separate accounts."""
+    tag = uuid.uuid4().hex[:8]
+    nfc = f"ren\u00e9-{tag}@Example.COM"
+    account = sign_up(client, email=nfc)
+    for twin in (f"rene\u0301-{tag}@example.com", f"ren\u00e9-{tag}@example.com.", f"REN\u00c9-{tag}@EXAMPLE.com"):
+        taken = client.post("/v1/auth/signup", json={"email": twin, "password": PASSWORD, "name": "X",
+                                                      "organization_name": "Y"})
+        assert taken.status_code == 409, twin
+        login = client.post("/v1/auth/login", json={"email": twin, "password": PASSWORD})
+        assert login.status_code == 200, twin
+        assert login.json()["user_id"] == account.user_id
+    assert account.get("/v1/me").json()["email"] == f"ren\u00e9-{tag}@example.com"
+    idn = sign_up(client, email=f"a-{tag}@b\u00fccher.example")
+    assert idn.get("/v1/me").json()["email"] == f"a-{tag}@xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize("address", ['"a>b"<x@example.com', "Name <x@example.com>", "x@example.com (comment)",
+                                     "a b@example.com", "x@example..com", "x@localhost", "x@@example.com"])
+def test_display_names_and_broken_addresses_are_refused(client, address):
+    response = client.post("/v1/auth/signup", json={"email": address, "password": PASSWORD, "name": "X",
+                                                     "organization_name": "Y"})
+    assert response.status_code == 422, address
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert response.json()["error"]["details"] == {"field": "email"}
+
+
+def test_a_password_is_one_password_however_its_accents_are_composed(client):
+    composed, decomposed = "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e", "cafe\u0301 cre\u0300me bru\u0302le\u0301e"
+    account = sign_up(client, password=decomposed)
+    for typed in (composed, decomposed):
+        assert client.post("/v1/auth/login", json={"email": account.email, "password": typed}).status_code == 200
