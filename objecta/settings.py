@@ -94,6 +94,11 @@ class AuthSettings:
     access_token_ttl: int
     refresh_token_ttl: int
     bcrypt_rounds: int
+    # Failed logins per account: after `login_attempts` in `login_lock_seconds` the account's logins are
+    # refused until that window ends; after `login_daily_attempts` in a day, until the day's ends.
+    login_attempts: int = 5
+    login_lock_seconds: int = 900
+    login_daily_attempts: int = 20
     audience: str = "objecta"
     issuer: str = "objecta"
 
@@ -415,7 +420,10 @@ def load(environ: dict | None = None) -> Settings:
         env=mode, home=home, database=database, redis=redis,
         broker=broker, commands=commands, mail=mail,
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
-                          refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
+                          refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds,
+                          login_attempts=_int(env, "LOGIN_ATTEMPTS", 5, problems, minimum=1),
+                          login_lock_seconds=_int(env, "LOGIN_LOCK_SECONDS", 900, problems, minimum=1),
+                          login_daily_attempts=_int(env, "LOGIN_DAILY_ATTEMPTS", 20, problems, minimum=1)),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
         agents=AgentSettings(simulated_models=simulated_models), analytics=analytics,
         admin=AdminSettings(jwt_secret=admin_secret, access_token_ttl=admin_access_ttl,

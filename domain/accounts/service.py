@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts import passwords, repository
 from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, OrganizationSuspended,
-                                    RefreshTokenReused)
+                                    RefreshTokenReused, TooManyAttempts)
 from domain.accounts.models import Membership, Organization, RefreshToken, User
 from domain.accounts.normalize import normalize_email, normalize_password
 from domain.accounts.permissions import allows
 from domain.accounts.tokens import Principal, RefreshClaims, TokenIssuer
 from domain.db import bind_tenant
 from domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from domain.ratelimit import RateLimiter
 
 @dataclass(frozen=True)
 class Tokens:
@@ -43,11 +44,39 @@ async def organization_grants(session: AsyncSession, org_id: uuid.UUID) -> tuple
     return await repository.organization_grants(session, org_id)
 
 
+@dataclass(frozen=True)
+class LoginLockout:
+    """Failed logins one account may have: `attempts` per `window` seconds, then `daily` per day (the lock
+    grows from minutes to the rest of the day). Counted per address, whether or not an account has it."""
+
+    attempts: int = 5
+    window: int = 900
+    daily: int = 20
+
+    def checks(self) -> list[tuple[str, int, int]]:
+        return [("login_failures", self.attempts, self.window), ("login_failures_daily", self.daily, 86_400)]
+
+
 class AccountService:
-    def __init__(self, issuer: TokenIssuer, bcrypt_rounds: int):
+    def __init__(self, issuer: TokenIssuer, bcrypt_rounds: int, lockout: LoginLockout | None = None):
         self.issuer = issuer
         self.bcrypt_rounds = bcrypt_rounds
+        self.lockout = lockout or LoginLockout()
         self._dummy_hash: str | None = None
+
+    async def _refuse_if_locked(self, limiter: RateLimiter, email: str) -> None:
+        """429 while the address has used up its failures, before the password is even looked at: the right
+        password is refused too until the lock passes, so guessing gains nothing."""
+        for name, limit, window in self.lockout.checks():
+            verdict = await limiter.peek(name, email, limit, window)
+            if not verdict.allowed:
+                raise TooManyAttempts("too many failed sign-ins for this account; wait before trying again",
+                                      retry_after=verdict.retry_after, details={"retry_after": verdict.retry_after})
+
+    async def _count_failure(self, limiter: RateLimiter, email: str) -> int:
+        """Count a failed login; the count in the short window (the alert fires when it reaches the limit)."""
+        counts = [(await limiter.hit(name, email, limit, window)).count for name, limit, window in self.lockout.checks()]
+        return counts[0]
 
     async def hash_password(self, password: str) -> str:
         """bcrypt costs ~0.25 s at cost 12: keep it off the event loop. Hashes the NFKC form."""
@@ -91,17 +120,22 @@ class AccountService:
         await session.flush()
         return await self.start_session(session, user_id, org_id)
 
-    async def login(self, session: AsyncSession, *, email: str, password: str,
+    async def login(self, session: AsyncSession, limiter: RateLimiter, *, email: str, password: str,
                     organization_id: uuid.UUID | None = None) -> Tokens:
-        """Check the password and open a session in the chosen (or first) organization."""
+        """Check the password and open a session in the chosen (or first) organization.
+
+        Failed attempts are counted per address (`LoginLockout`); past the limit every attempt, right or
+        wrong, known address or not, gets the same `TooManyAttempts` until the window passes."""
         try:
             email = normalize_email(email)
         except InvalidInput:
             raise InvalidCredentials("wrong email or password") from None
+        await self._refuse_if_locked(limiter, email)
         await bind_tenant(session, login_email=email)
         user = await repository.user_by_email(session, email)
         if not await self._verify(password, user.password_hash if user else None):
             if user is None or not await self._verify_legacy(user, password):
+                await self._count_failure(limiter, email)
                 raise InvalidCredentials("wrong email or password")
         await bind_tenant(session, user_id=user.id)
         memberships = await repository.memberships_of(session, user.id)

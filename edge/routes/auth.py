@@ -11,8 +11,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from domain.accounts.service import AccountService, Tokens
 from domain.db import Database
-from domain.accounts.errors import EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, WeakPassword
+from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, TooManyAttempts,
+                                    WeakPassword)
 from domain.errors import InvalidInput, NotFound
+from domain.ratelimit import RateLimiter
 from edge.auth import Tenant
 from edge.schemas import Body, Described, Email, Name, Password, Token
 
@@ -68,10 +70,10 @@ async def signup(db: Database, accounts: AccountService, data: SignupBody) -> To
 
 
 @post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
-      raises=[InvalidCredentials, InvalidInput])
-async def login(db: Database, accounts: AccountService, data: LoginBody) -> TokensOut:
+      raises=[InvalidCredentials, InvalidInput, TooManyAttempts])
+async def login(db: Database, accounts: AccountService, rate_limiter: RateLimiter, data: LoginBody) -> TokensOut:
     async with db.transaction() as session:
-        tokens = await accounts.login(session, email=data.email, password=data.password,
+        tokens = await accounts.login(session, rate_limiter, email=data.email, password=data.password,
                                       organization_id=data.organization_id)
     return tokens_out(tokens)
 

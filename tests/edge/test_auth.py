@@ -192,3 +192,38 @@ def test_a_password_is_one_password_however_its_accents_are_composed(client):
     account = sign_up(client, password=decomposed)
     for typed in (composed, decomposed):
         assert client.post("/v1/auth/login", json={"email": account.email, "password": typed}).status_code == 200
+
+
+def _clear_login_lock(settings, email: str) -> None:
+    import redis
+
+    from domain.ratelimit import window_key
+
+    connection = redis.Redis.from_url(settings.redis.url)
+    try:
+        for name, window in (("login_failures", settings.auth.login_lock_seconds), ("login_failures_daily", 86_400)):
+            connection.delete(window_key(name, email, window)[0])
+    finally:
+        connection.close()
+
+
+def test_thirty_wrong_passwords_lock_the_account_until_the_lock_passes(client, settings, owner):
+    """Issue 14, finding 1 (per account): 30 wrong passwords then the right one used to succeed."""
+    answers = [client.post("/v1/auth/login", json={"email": owner.email, "password": f"wrong-{i}-password"})
+               for i in range(30)]
+    assert [a.status_code for a in answers[:settings.auth.login_attempts]] == [401] * settings.auth.login_attempts
+    assert answers[-1].status_code == 429
+    right = client.post("/v1/auth/login", json={"email": owner.email.upper(), "password": PASSWORD})
+    assert right.status_code == 429
+    error = right.json()["error"]
+    assert error["code"] == "too_many_attempts" and set(error) == {"code", "message", "details"}
+    assert 1 <= int(right.headers["retry-after"]) <= settings.auth.login_lock_seconds
+    # Sessions already open are not touched; the lock is on signing in.
+    assert owner.get("/v1/me").status_code == 200
+    # An address with no account answers exactly the same way.
+    nobody = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+    ghost = [client.post("/v1/auth/login", json={"email": nobody, "password": "wrong-password"}) for _ in range(30)]
+    assert ghost[-1].status_code == 429
+    assert {k: ghost[-1].json()["error"][k] for k in ("code", "message")} == {k: error[k] for k in ("code", "message")}
+    _clear_login_lock(settings, owner.email)  # the window passes
+    assert client.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD}).status_code == 200
