@@ -45,7 +45,8 @@ def test_nothing_imports_localstripe():
 # through ports of their own (`domain/team/limits.py`, `domain/agents/limits.py`) that billing implements.
 # The shared kernel (db, errors, jobs, models, pagination, ratelimit, realtime) is open to every one.
 CAPABILITIES = {
-    "accounts": set(),
+    # Accounts email their own people (verification and reset links, sign-in alerts).
+    "accounts": {"mail"},
     "activity": set(),
     "mail": set(),
     "scheduling": set(),

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.accounts.models import Membership, Organization, RefreshToken, User
+from domain.accounts.models import AccountToken, KnownDevice, Membership, Organization, RefreshToken, User
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -75,3 +75,45 @@ async def revoke_user_sessions(session: AsyncSession, org_id: uuid.UUID, user_id
 async def mark_used(session: AsyncSession, token: RefreshToken, when: datetime) -> None:
     token.used_at = when
     await session.flush()
+
+
+async def live_session(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+    """True if the login `session_id` of this person has a row not revoked (in any organization, or none)."""
+    query = select(exists().where(RefreshToken.family_id == session_id, RefreshToken.user_id == user_id,
+                                  RefreshToken.revoked_at.is_(None)))
+    return bool((await session.execute(query)).scalar())
+
+
+async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID,
+                              except_family: uuid.UUID | None = None) -> None:
+    """End every login of the person (all organizations), but `except_family` (the caller's own)."""
+    query = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    if except_family is not None:
+        query = query.where(RefreshToken.family_id != except_family)
+    await session.execute(query.values(revoked_at=func.now()))
+
+
+async def retire_links(session: AsyncSession, user_id: uuid.UUID, purpose: str) -> None:
+    """Older unused links of `purpose` die when a new one is sent: only the newest works."""
+    await session.execute(
+        update(AccountToken).where(AccountToken.user_id == user_id, AccountToken.purpose == purpose,
+                                   AccountToken.used_at.is_(None)).values(used_at=func.now()))
+
+
+async def link_for_update(session: AsyncSession, token_id: uuid.UUID) -> AccountToken | None:
+    row = await session.execute(select(AccountToken).where(AccountToken.id == token_id).with_for_update())
+    return row.scalar_one_or_none()
+
+
+async def email_in_use(session: AsyncSession, email: str) -> bool:
+    """Whether any account has `email` (the transaction must present it as `login_email`)."""
+    return bool((await session.execute(select(exists().where(User.email == email)))).scalar())
+
+
+async def known_device(session: AsyncSession, user_id: uuid.UUID, fingerprint: str) -> KnownDevice | None:
+    return await session.get(KnownDevice, (user_id, fingerprint))
+
+
+async def count_known_devices(session: AsyncSession, user_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(KnownDevice).where(KnownDevice.user_id == user_id)
+    return int((await session.execute(query)).scalar_one())

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.accounts import passwords, repository
+from domain.accounts import lifecycle, passwords, repository
 from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, OrganizationSuspended,
                                     RefreshTokenReused, TooManyAttempts)
 from domain.accounts.models import Membership, Organization, RefreshToken, User
@@ -103,9 +103,14 @@ class AccountService:
         user.password_hash = await self.hash_password(password)
         return True
 
+    async def verify_password(self, user: User, password: str) -> bool:
+        """Whether `password` is the person's (re-hashing a pre-normalization hash on success)."""
+        return await self._verify(password, user.password_hash) or await self._verify_legacy(user, password)
+
     async def signup(self, session: AsyncSession, *, email: str, password: str, name: str,
                      organization_name: str) -> Tokens:
-        """Create an organization with its first user as owner, and log them in."""
+        """Create an organization with its first user as owner, log them in, and email a link to verify
+        the address (until then the account may not make us email others: see domain/accounts/lifecycle.py)."""
         email = normalize_email(email)
         password_hash = await self.hash_password(password)
         org_id, user_id = uuid.uuid4(), uuid.uuid4()
@@ -115,9 +120,11 @@ class AccountService:
         try:
             await session.flush()
         except IntegrityError as e:
-            raise EmailTaken("an account with this email already exists") from e
+            raise EmailTaken("an account with this email already exists; if the address is yours, "
+                             "reset the password (POST /v1/auth/password-reset)") from e
         session.add(Membership(org_id=org_id, user_id=user_id, role="owner"))
         await session.flush()
+        await lifecycle.send_verification(session, self, await repository.get_user(session, user_id))
         return await self.start_session(session, user_id, org_id)
 
     async def login(self, session: AsyncSession, limiter: RateLimiter, *, email: str, password: str,

@@ -73,6 +73,21 @@ class TokenIssuer:
                              "jti": str(claims.token_id), "typ": REFRESH},
                             f"{self.audience}:refresh", self.refresh_ttl)
 
+    def link_token(self, purpose: str, user_id: uuid.UUID, token_id: uuid.UUID, ttl: int) -> str:
+        """The signed token of an emailed link (`purpose`: verify_email, password_reset, not_me). Its
+        audience is the purpose's own, so no link can stand in for another or for a session token; its
+        `jti` is the `account_tokens` row that makes it single-use."""
+        return self._encode({"sub": str(user_id), "jti": str(token_id), "typ": purpose},
+                            f"{self.audience}:{purpose}", ttl)
+
+    def verify_link(self, token: str, purpose: str) -> tuple[uuid.UUID, uuid.UUID]:
+        """(user id, token row id) of a link token of `purpose`; `InvalidToken` if forged or expired."""
+        claims = self._decode(token, f"{self.audience}:{purpose}", purpose)
+        try:
+            return uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
+        except (KeyError, ValueError) as e:
+            raise InvalidToken("invalid token: malformed claims") from e
+
     def verify_access(self, token: str) -> Principal:
         claims = self._decode(token, self.audience, ACCESS)
         try:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts import repository as accounts_repository
 from domain.accounts.models import Membership, User
+from domain.accounts import lifecycle
 from domain.accounts.service import AccountService, Tokens, normalize_email
 from domain.accounts.tokens import Principal
 from domain.activity import service as activity
@@ -69,6 +70,8 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     email = normalize_email(email)
     service.check_role(role)
     service.check_may_manage(actor, role)
+    # An unverified account may not make us email strangers (issue 14, finding 5: phishing from our domain).
+    await lifecycle.require_verified(session, actor.user_id)
     org = await service.lock_seats(session, actor.org_id)
     await limits.check_may_grow(session, actor.org_id)
     if await repository.is_member_email(session, actor.org_id, email):
@@ -210,7 +213,9 @@ async def _new_account(session: AsyncSession, accounts: AccountService, email: s
     if password is None:
         raise InvalidInput("password is required to create your account", details={"field": "password"})
     password_hash = await accounts.hash_password(password)
-    user = User(id=uuid.uuid4(), email=email, name=name.strip(), password_hash=password_hash)
+    # The token came to this mailbox: following it proves the address.
+    user = User(id=uuid.uuid4(), email=email, name=name.strip(), password_hash=password_hash,
+                email_verified_at=utcnow())
     await bind_tenant(session, user_id=user.id)
     session.add(user)
     try:

@@ -1,4 +1,5 @@
-"""Accounts: sign-up, login, refresh, logout, me."""
+"""Accounts: sign-up, login, refresh, logout, me; verifying the address, resetting and changing the password,
+changing the address (domain/accounts/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from typing import Annotated
 
 import msgspec
 from litestar import Router, get, post
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
+from domain.accounts import lifecycle
 from domain.accounts.service import AccountService, Tokens
 from domain.db import Database
-from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, RefreshTokenReused, TooManyAttempts,
-                                    WeakPassword)
+from domain.accounts.errors import (AccountTokenInvalid, EmailTaken, InvalidCredentials, InvalidToken,
+                                    RefreshTokenReused, TooManyAttempts, WeakPassword, WrongPassword)
 from domain.errors import InvalidInput, NotFound
 from domain.ratelimit import RateLimiter
 from edge.auth import Tenant
@@ -52,6 +54,41 @@ class MeOut(msgspec.Struct):
     name: str
     role: str
     organization: dict
+    email_verified: Annotated[bool, Described(
+        "False until the link emailed at sign-up is followed; until then invitations are refused.")]
+
+
+class LinkBody(Body):
+    token: Annotated[Token, Described("The `token` parameter of the emailed link.")]
+
+
+class EmailBody(Body):
+    email: Email
+
+
+class ResetConfirmBody(Body):
+    token: Annotated[Token, Described("The `token` parameter of the emailed reset link.")]
+    password: Annotated[Password, Described("The new password.")]
+
+
+class PasswordChangeBody(Body):
+    current_password: Password
+    new_password: Password
+
+
+class EmailChangeBody(Body):
+    email: Annotated[Email, Described("The new address; it becomes the account's once its emailed link is followed.")]
+    password: Annotated[Password, Described("The current password.")]
+
+
+class VerifiedOut(msgspec.Struct):
+    user_id: uuid.UUID
+    email: str
+    email_verified: bool
+
+
+class SentOut(msgspec.Struct):
+    status: Annotated[str, Described('Always "sent": the same answer whether or not an account has the address.')]
 
 
 def tokens_out(tokens: Tokens) -> TokensOut:
@@ -98,8 +135,62 @@ async def me(tenant: Tenant) -> MeOut:
         accounts: AccountService = tenant.accounts
         user, org = await accounts.profile(session, member)
     return MeOut(id=user.id, email=user.email, name=user.name, role=member.role,
-                 organization={"id": str(org.id), "name": org.name})
+                 organization={"id": str(org.id), "name": org.name}, email_verified=user.email_verified_at is not None)
 
 
-auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout], tags=["auth"])
-me_router = Router("/v1", route_handlers=[me], tags=["auth"])
+@post("/verify-email", status_code=HTTP_200_OK, summary="Verify an address with the emailed link's token",
+      raises=[AccountTokenInvalid, EmailTaken, NotFound])
+async def verify_email(db: Database, accounts: AccountService, data: LinkBody) -> VerifiedOut:
+    async with db.transaction() as session:
+        user = await lifecycle.verify_email(session, accounts, data.token)
+    return VerifiedOut(user_id=user.id, email=user.email, email_verified=True)
+
+
+@post("/verify-email/resend", status_code=HTTP_202_ACCEPTED, summary="Email the verification link again",
+      raises=[NotFound])
+async def resend_verification(tenant: Tenant) -> SentOut:
+    async with tenant(None) as (session, member):
+        await lifecycle.resend_verification(session, tenant.accounts, member.principal)
+    return SentOut(status="sent")
+
+
+@post("/password-reset", status_code=HTTP_202_ACCEPTED, summary="Email a password reset link",
+      description="The same 202 whether or not an account has the address; at most a few emails per address "
+                  "per hour.", raises=[InvalidInput])
+async def password_reset(db: Database, accounts: AccountService, rate_limiter: RateLimiter,
+                         data: EmailBody) -> SentOut:
+    async with db.transaction() as session:
+        await lifecycle.request_password_reset(session, accounts, rate_limiter, data.email)
+    return SentOut(status="sent")
+
+
+@post("/password-reset/confirm", status_code=HTTP_204_NO_CONTENT,
+      summary="Set a new password with the emailed reset link's token; every session ends",
+      raises=[AccountTokenInvalid, WeakPassword, NotFound])
+async def password_reset_confirm(db: Database, accounts: AccountService, data: ResetConfirmBody) -> None:
+    async with db.transaction() as session:
+        await lifecycle.confirm_password_reset(session, accounts, data.token, data.password)
+
+
+@post("/me/password", status_code=HTTP_204_NO_CONTENT,
+      summary="Change the password (the current one required); every other session ends",
+      raises=[WrongPassword, WeakPassword, NotFound])
+async def change_password(tenant: Tenant, data: PasswordChangeBody) -> None:
+    async with tenant(None) as (session, member):
+        await lifecycle.change_password(session, tenant.accounts, member.principal, current=data.current_password,
+                                        new=data.new_password)
+
+
+@post("/me/email", status_code=HTTP_202_ACCEPTED,
+      summary="Change the address: a link is emailed to the new one, which takes effect when followed",
+      raises=[WrongPassword, EmailTaken, InvalidInput, NotFound])
+async def change_email(tenant: Tenant, data: EmailChangeBody) -> SentOut:
+    async with tenant(None) as (session, member):
+        await lifecycle.change_email(session, tenant.accounts, member.principal, email=data.email,
+                                     password=data.password)
+    return SentOut(status="sent")
+
+
+auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout, verify_email, resend_verification,
+                                                 password_reset, password_reset_confirm], tags=["auth"])
+me_router = Router("/v1", route_handlers=[me, change_password, change_email], tags=["auth"])

@@ -65,10 +65,11 @@ def upgrade() -> None:
         op.execute(f"create policy self on {table} using (user_id = {rls.CURRENT_USER}) "
                    f"with check (user_id = {rls.CURRENT_USER})")
         rls.system_access(table)
+    # A person's own sessions in every organization (and with none): a password reset or "this wasn't me"
+    # revokes them all in one statement. A row still needs the membership its foreign key names.
     op.execute(f"""
-    create policy own_orgless on refresh_tokens
-        using (org_id is null and user_id = {rls.CURRENT_USER})
-        with check (org_id is null and user_id = {rls.CURRENT_USER})
+    create policy own_sessions on refresh_tokens
+        using (user_id = {rls.CURRENT_USER}) with check (user_id = {rls.CURRENT_USER})
     """)
     op.execute(f"grant select, insert, update, delete on account_tokens, known_devices to {app}")
     _normalize_stored_emails()
@@ -117,7 +118,7 @@ def _normalize_stored_emails() -> None:
 
 def downgrade() -> None:
     op.execute("""
-    drop policy own_orgless on refresh_tokens;
+    drop policy own_sessions on refresh_tokens;
     delete from refresh_tokens where org_id is null;
     alter table refresh_tokens alter column org_id set not null;
     drop table known_devices, account_tokens;
