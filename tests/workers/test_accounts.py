@@ -15,7 +15,7 @@ NEW_PASSWORD = "a brand new passphrase"
 
 def _link(settings, recipient: str, path: str, subject_has: str, count: int = 1) -> str:
     """The token of the newest emailed link to `path` (waits for the `count`-th such email)."""
-    messages = wait_for(lambda: (found := outbox(settings, recipient, subject_has)) and len(found) >= count and found,
+    messages = wait_for(lambda: (found := outbox(settings, recipient, subject_has, account_mail=True)) and len(found) >= count and found,
                         30, what=f"the {subject_has!r} email")
     body = messages[-1].get_body(("plain",)).get_content()
     assert f"{settings.http.app_url}{path}?token=" in body
