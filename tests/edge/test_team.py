@@ -226,3 +226,16 @@ def test_an_unknown_token_is_the_one_invalid_invitation_error(client):
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "invitation_invalid"
     assert client.post("/v1/invitations/accept", json={"name": "N"}).status_code == 400
+
+
+def test_an_unverified_account_cannot_send_invitations(client):
+    """Issue 14, finding 5: free, unverified sign-ups sent invitations (attacker-chosen names) to any address."""
+    from tests.fixtures.app import mark_verified, sign_up
+
+    fresh = sign_up(client, verified=False)
+    refused = _invite(fresh)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "email_not_verified"
+    assert fresh.get("/v1/team/invitations").json()["items"] == []
+    mark_verified(client.app.state.services.settings, fresh.user_id)
+    assert _invite(fresh).status_code == 202
