@@ -61,3 +61,10 @@ class WrongPassword(Forbidden, AccountError):
     """Changing the password (or the email) needs the current password."""
 
     code = "wrong_password"
+
+
+class NoOrganization(Forbidden, AccountError):
+    """Signed in with no organization: only creating one, accepting an invitation and the account's own
+    routes (password, email, logout) work."""
+
+    code = "no_organization"

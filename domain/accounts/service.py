@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts import lifecycle, passwords, repository
 from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, OrganizationSuspended,
-                                    RefreshTokenReused, TooManyAttempts)
+                                    NoOrganization, RefreshTokenReused, TooManyAttempts)
 from domain.accounts.models import Membership, Organization, RefreshToken, User
 from domain.accounts.normalize import normalize_email, normalize_password
 from domain.accounts.permissions import allows
@@ -27,7 +27,7 @@ class Tokens:
     refresh_token: str
     expires_in: int
     user_id: uuid.UUID
-    org_id: uuid.UUID
+    org_id: uuid.UUID | None  # None: the person belongs to no organization (yet)
     token_type: str = "bearer"
 
 
@@ -146,13 +146,16 @@ class AccountService:
                 raise InvalidCredentials("wrong email or password")
         await bind_tenant(session, user_id=user.id)
         memberships = await repository.memberships_of(session, user.id)
+        if not memberships and organization_id is None:
+            # Removed from their last organization: still a person, who may create one or accept an invitation.
+            return await self.start_session(session, user.id, None)
         chosen = [m for m in memberships if organization_id in (None, m.org_id)]
         if not chosen:
             raise InvalidCredentials("this account belongs to no such organization")
         await bind_tenant(session, org_id=chosen[0].org_id)
         return await self.start_session(session, user.id, chosen[0].org_id)
 
-    async def start_session(self, session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID,
+    async def start_session(self, session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID | None,
                             family_id: uuid.UUID | None = None) -> Tokens:
         """Issue an access token and a refresh token (a new family unless rotating)."""
         token = RefreshToken(id=uuid.uuid4(), family_id=family_id or uuid.uuid4(), org_id=org_id, user_id=user_id,
@@ -190,6 +193,10 @@ class AccountService:
 
     async def authorize(self, session: AsyncSession, principal: Principal, permission: str | None = None) -> Member:
         """The per-request check: membership and session still live, role high enough."""
+        if principal.org_id is None:
+            await self.require_live_session(session, principal)
+            raise NoOrganization("you belong to no organization: create one (POST /v1/organizations) or accept "
+                                 "an invitation")
         live = await repository.live_role(session, principal.org_id, principal.user_id, principal.session_id)
         if live is None:
             raise Unauthorized("session ended; sign in again", code="session_revoked")
@@ -201,6 +208,22 @@ class AccountService:
             raise Forbidden(f"your role ({role}) does not allow {permission}",
                             details={"permission": permission, "role": role})
         return Member(principal, role)
+
+    async def require_live_session(self, session: AsyncSession, principal: Principal) -> None:
+        """The person's login is live (any organization, or none): for routes about the person, not a tenant."""
+        if not await repository.live_session(session, principal.user_id, principal.session_id):
+            raise Unauthorized("session ended; sign in again", code="session_revoked")
+
+    async def create_organization(self, session: AsyncSession, principal: Principal, name: str) -> Tokens:
+        """A new organization owned by the caller (with or without organizations already), and a session in it."""
+        await self.require_live_session(session, principal)
+        org_id = uuid.uuid4()
+        await bind_tenant(session, org_id=org_id)
+        session.add(Organization(id=org_id, name=name.strip()))
+        await session.flush()
+        session.add(Membership(org_id=org_id, user_id=principal.user_id, role="owner"))
+        await session.flush()
+        return await self.start_session(session, principal.user_id, org_id)
 
     async def profile(self, session: AsyncSession, member: Member) -> tuple[User, Organization]:
         user = await repository.get_user(session, member.principal.user_id)

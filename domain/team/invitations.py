@@ -197,9 +197,9 @@ async def _existing_account(session: AsyncSession, accounts: AccountService, use
     if principal is None or principal.user_id != user.id:
         raise LoginRequired("an account with the invited email exists: log in as that account, then accept "
                             "the invitation with its access token")
-    # The bearer's own session must still be live (checked in its own organization).
-    await bind_tenant(session, org_id=principal.org_id, user_id=principal.user_id)
-    await accounts.authorize(session, principal)
+    # The bearer's own login must still be live; it may belong to no organization (removed from its last).
+    await bind_tenant(session, user_id=principal.user_id)
+    await accounts.require_live_session(session, principal)
     await bind_tenant(session, org_id=org_id)
     if await repository.member(session, org_id, user.id) is not None:
         raise AlreadyMember("you are already a member of this organization")

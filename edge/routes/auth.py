@@ -45,7 +45,9 @@ class TokensOut(msgspec.Struct):
     token_type: Annotated[str, Described('Always "bearer": send `Authorization: Bearer <access_token>`.')]
     expires_in: Annotated[int, Described("Seconds the access token stays valid; then use `/v1/auth/refresh`.")]
     user_id: uuid.UUID
-    organization_id: uuid.UUID
+    organization_id: Annotated[uuid.UUID | None, Described(
+        "None when the person belongs to no organization: create one (POST /v1/organizations) or accept an "
+        "invitation with this token.")]
 
 
 class MeOut(msgspec.Struct):
@@ -56,6 +58,10 @@ class MeOut(msgspec.Struct):
     organization: dict
     email_verified: Annotated[bool, Described(
         "False until the link emailed at sign-up is followed; until then invitations are refused.")]
+
+
+class OrganizationBody(Body):
+    name: Name
 
 
 class LinkBody(Body):
@@ -125,8 +131,8 @@ async def refresh(db: Database, accounts: AccountService, data: RefreshBody) -> 
 
 @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this login everywhere")
 async def logout(tenant: Tenant) -> None:
-    async with tenant(None) as (session, member):
-        await tenant.accounts.logout(session, member.principal)
+    async with tenant.person() as (session, principal):
+        await tenant.accounts.logout(session, principal)
 
 
 @get("/me", summary="The caller, their role and organization", raises=[NotFound])
@@ -149,8 +155,8 @@ async def verify_email(db: Database, accounts: AccountService, data: LinkBody) -
 @post("/verify-email/resend", status_code=HTTP_202_ACCEPTED, summary="Email the verification link again",
       raises=[NotFound])
 async def resend_verification(tenant: Tenant) -> SentOut:
-    async with tenant(None) as (session, member):
-        await lifecycle.resend_verification(session, tenant.accounts, member.principal)
+    async with tenant.person() as (session, principal):
+        await lifecycle.resend_verification(session, tenant.accounts, principal)
     return SentOut(status="sent")
 
 
@@ -176,8 +182,8 @@ async def password_reset_confirm(db: Database, accounts: AccountService, data: R
       summary="Change the password (the current one required); every other session ends",
       raises=[WrongPassword, WeakPassword, NotFound])
 async def change_password(tenant: Tenant, data: PasswordChangeBody) -> None:
-    async with tenant(None) as (session, member):
-        await lifecycle.change_password(session, tenant.accounts, member.principal, current=data.current_password,
+    async with tenant.person() as (session, principal):
+        await lifecycle.change_password(session, tenant.accounts, principal, current=data.current_password,
                                         new=data.new_password)
 
 
@@ -185,12 +191,20 @@ async def change_password(tenant: Tenant, data: PasswordChangeBody) -> None:
       summary="Change the address: a link is emailed to the new one, which takes effect when followed",
       raises=[WrongPassword, EmailTaken, InvalidInput, NotFound])
 async def change_email(tenant: Tenant, data: EmailChangeBody) -> SentOut:
-    async with tenant(None) as (session, member):
-        await lifecycle.change_email(session, tenant.accounts, member.principal, email=data.email,
+    async with tenant.person() as (session, principal):
+        await lifecycle.change_email(session, tenant.accounts, principal, email=data.email,
                                      password=data.password)
     return SentOut(status="sent")
 
 
+@post("/organizations", status_code=HTTP_201_CREATED,
+      summary="Create an organization owned by the caller; answers a session in it", raises=[InvalidInput])
+async def create_organization(tenant: Tenant, data: OrganizationBody) -> TokensOut:
+    async with tenant.person() as (session, principal):
+        tokens = await tenant.accounts.create_organization(session, principal, data.name)
+    return tokens_out(tokens)
+
+
 auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout, verify_email, resend_verification,
                                                  password_reset, password_reset_confirm], tags=["auth"])
-me_router = Router("/v1", route_handlers=[me, change_password, change_email], tags=["auth"])
+me_router = Router("/v1", route_handlers=[me, change_password, change_email, create_organization], tags=["auth"])

@@ -123,3 +123,38 @@ def test_a_new_address_takes_effect_only_once_its_link_is_followed(client, setti
     assert account.get("/v1/me").json()["email"] == new.lower()
     assert _login(client, new).status_code == 200
     assert _login(client, account.email).status_code == 401
+
+
+def test_a_person_removed_from_their_only_organization_signs_in_and_starts_again(client, settings, worker):
+    """Issue 14, finding 4: removed from their only organization, a person could neither log in, sign up, nor
+    accept a new invitation (`409 login_required`): locked out for good."""
+    from tests.fixtures.app import add_member
+
+    owner = sign_up(client)
+    member = add_member(client, settings, owner.org_id, "member")
+    assert owner.delete(f"/v1/team/members/{member.user_id}").status_code == 204
+    login = _login(client, member.email)
+    assert login.status_code == 200, login.text
+    orgless = login.json()
+    assert orgless["organization_id"] is None
+    headers = {"Authorization": f"Bearer {orgless['access_token']}"}
+    refused = client.get("/v1/me", headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "no_organization"
+    assert client.post("/v1/auth/refresh", json={"refresh_token": orgless["refresh_token"]}).status_code == 200
+
+    # Invited back, they accept with the token of their organization-less login.
+    response = owner.post("/v1/team/invitations", json={"email": member.email, "role": "viewer"})
+    assert response.status_code == 202, response.text
+    [invitation] = wait_for(lambda: outbox(settings, member.email, "invited you"), 30, what="the invitation")
+    token = re.search(r"/invite\?token=([A-Za-z0-9_\-]+)", invitation.get_body(("plain",)).get_content()).group(1)
+    joined = client.post("/v1/invitations/accept", json={"token": token}, headers=headers)
+    assert joined.status_code == 201, joined.text
+    assert joined.json()["organization_id"] == owner.org_id
+
+    # Or they create an organization of their own.
+    created = client.post("/v1/organizations", json={"name": "Fresh start"}, headers=headers)
+    assert created.status_code == 201, created.text
+    mine = client.get("/v1/me", headers={"Authorization": f"Bearer {created.json()['access_token']}"}).json()
+    assert (mine["role"], mine["organization"]["name"]) == ("owner", "Fresh start")
+    assert client.post("/v1/auth/logout", headers=headers).status_code == 204
+    assert client.post("/v1/organizations", json={"name": "Again"}, headers=headers).status_code == 401
