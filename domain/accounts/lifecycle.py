@@ -174,6 +174,16 @@ async def change_email(session: AsyncSession, accounts: AccountService, principa
     await send_verification(session, accounts, user, email)
 
 
+async def not_me(session: AsyncSession, accounts: AccountService, token: str) -> User:
+    """Follow the "this wasn't me" link of a new-sign-in email: every session of the person ends at once
+    (access tokens too: the guard needs a live session row). The password stays; the email says to reset it."""
+    row = await _redeem(session, accounts, token, NOT_ME)
+    user = await _user(session, row.user_id)
+    await repository.revoke_all_sessions(session, user.id)
+    await repository.retire_links(session, user.id, NOT_ME)
+    return user
+
+
 async def _check_password(accounts: AccountService, user: User, password: str) -> None:
     if not await accounts.verify_password(user, password):
         raise WrongPassword("the current password is wrong")

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts.models import AccountToken, KnownDevice, Membership, Organization, RefreshToken, User
@@ -110,10 +111,18 @@ async def email_in_use(session: AsyncSession, email: str) -> bool:
     return bool((await session.execute(select(exists().where(User.email == email)))).scalar())
 
 
-async def known_device(session: AsyncSession, user_id: uuid.UUID, fingerprint: str) -> KnownDevice | None:
-    return await session.get(KnownDevice, (user_id, fingerprint))
+async def has_known_devices(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    return bool((await session.execute(select(exists().where(KnownDevice.user_id == user_id)))).scalar())
 
 
-async def count_known_devices(session: AsyncSession, user_id: uuid.UUID) -> int:
-    query = select(func.count()).select_from(KnownDevice).where(KnownDevice.user_id == user_id)
-    return int((await session.execute(query)).scalar_one())
+async def remember_device(session: AsyncSession, user_id: uuid.UUID, fingerprint: str, label: str) -> bool:
+    """Note a sign-in from the device; True if it was never seen before (two sign-ins at once: one True)."""
+    inserted = await session.execute(
+        insert(KnownDevice).values(user_id=user_id, fingerprint=fingerprint, label=label)
+        .on_conflict_do_nothing().returning(KnownDevice.fingerprint))
+    if inserted.first() is not None:
+        return True
+    await session.execute(update(KnownDevice).where(KnownDevice.user_id == user_id,
+                                                    KnownDevice.fingerprint == fingerprint)
+                          .values(last_seen_at=func.now()))
+    return False

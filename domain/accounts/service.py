@@ -10,7 +10,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.accounts import lifecycle, passwords, repository
+from domain.accounts import devices, lifecycle, passwords, repository
+from domain.accounts.alerts import NoAlerts, SecurityAlerts
+from domain.accounts.devices import SignInClient
 from domain.accounts.errors import (EmailTaken, InvalidCredentials, InvalidToken, OrganizationSuspended,
                                     NoOrganization, RefreshTokenReused, TooManyAttempts)
 from domain.accounts.models import Membership, Organization, RefreshToken, User
@@ -58,10 +60,12 @@ class LoginLockout:
 
 
 class AccountService:
-    def __init__(self, issuer: TokenIssuer, bcrypt_rounds: int, lockout: LoginLockout | None = None):
+    def __init__(self, issuer: TokenIssuer, bcrypt_rounds: int, lockout: LoginLockout | None = None,
+                 alerts: SecurityAlerts | None = None):
         self.issuer = issuer
         self.bcrypt_rounds = bcrypt_rounds
         self.lockout = lockout or LoginLockout()
+        self.alerts: SecurityAlerts = alerts or NoAlerts()
         self._dummy_hash: str | None = None
 
     async def _refuse_if_locked(self, limiter: RateLimiter, email: str) -> None:
@@ -107,8 +111,19 @@ class AccountService:
         """Whether `password` is the person's (re-hashing a pre-normalization hash on success)."""
         return await self._verify(password, user.password_hash) or await self._verify_legacy(user, password)
 
+    async def _note_device(self, session: AsyncSession, user: User, org_id: uuid.UUID | None,
+                           client: SignInClient | None, *, alert: bool = True) -> None:
+        """Remember where the person signed in from; a device or network never seen before (when others were)
+        emails them, with a "this wasn't me" link that ends every session."""
+        digest, label = devices.fingerprint(client or SignInClient())
+        had_devices = await repository.has_known_devices(session, user.id)
+        if await repository.remember_device(session, user.id, digest, label) and had_devices and alert:
+            _, not_me_path = await lifecycle.issue_link(session, self, user.id, lifecycle.NOT_ME)
+            await self.alerts.new_sign_in(session, user, org_id, device=label, ip=client.ip if client else None,
+                                          not_me_path=not_me_path)
+
     async def signup(self, session: AsyncSession, *, email: str, password: str, name: str,
-                     organization_name: str) -> Tokens:
+                     organization_name: str, client: SignInClient | None = None) -> Tokens:
         """Create an organization with its first user as owner, log them in, and email a link to verify
         the address (until then the account may not make us email others: see domain/accounts/lifecycle.py)."""
         email = normalize_email(email)
@@ -124,11 +139,13 @@ class AccountService:
                              "reset the password (POST /v1/auth/password-reset)") from e
         session.add(Membership(org_id=org_id, user_id=user_id, role="owner"))
         await session.flush()
-        await lifecycle.send_verification(session, self, await repository.get_user(session, user_id))
+        user = await repository.get_user(session, user_id)
+        await lifecycle.send_verification(session, self, user)
+        await self._note_device(session, user, org_id, client, alert=False)
         return await self.start_session(session, user_id, org_id)
 
     async def login(self, session: AsyncSession, limiter: RateLimiter, *, email: str, password: str,
-                    organization_id: uuid.UUID | None = None) -> Tokens:
+                    organization_id: uuid.UUID | None = None, client: SignInClient | None = None) -> Tokens:
         """Check the password and open a session in the chosen (or first) organization.
 
         Failed attempts are counted per address (`LoginLockout`); past the limit every attempt, right or
@@ -142,18 +159,34 @@ class AccountService:
         user = await repository.user_by_email(session, email)
         if not await self._verify(password, user.password_hash if user else None):
             if user is None or not await self._verify_legacy(user, password):
-                await self._count_failure(limiter, email)
-                raise InvalidCredentials("wrong email or password")
+                failures = await self._count_failure(limiter, email)
+                refusal = InvalidCredentials("wrong email or password")
+                if user is not None and failures == self.lockout.attempts:
+                    # The burst that locks the account: tell its owner (and commit that, the answer unchanged).
+                    await self._alert_failures(session, user, failures, client)
+                    refusal.keeps_changes = True
+                raise refusal
         await bind_tenant(session, user_id=user.id)
         memberships = await repository.memberships_of(session, user.id)
         if not memberships and organization_id is None:
             # Removed from their last organization: still a person, who may create one or accept an invitation.
+            await self._note_device(session, user, None, client)
             return await self.start_session(session, user.id, None)
         chosen = [m for m in memberships if organization_id in (None, m.org_id)]
         if not chosen:
             raise InvalidCredentials("this account belongs to no such organization")
         await bind_tenant(session, org_id=chosen[0].org_id)
+        await self._note_device(session, user, chosen[0].org_id, client)
         return await self.start_session(session, user.id, chosen[0].org_id)
+
+    async def _alert_failures(self, session: AsyncSession, user: User, failures: int,
+                              client: SignInClient | None) -> None:
+        await bind_tenant(session, user_id=user.id)
+        memberships = await repository.memberships_of(session, user.id)
+        org_id = memberships[0].org_id if memberships else None
+        if org_id is not None:
+            await bind_tenant(session, org_id=org_id)
+        await self.alerts.failed_sign_ins(session, user, org_id, count=failures, ip=client.ip if client else None)
 
     async def start_session(self, session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID | None,
                             family_id: uuid.UUID | None = None) -> Tokens:
@@ -167,7 +200,7 @@ class AccountService:
                       refresh_token=self.issuer.refresh_token(claims),
                       expires_in=self.issuer.access_ttl, user_id=user_id, org_id=org_id)
 
-    async def refresh(self, session: AsyncSession, refresh_token: str) -> Tokens:
+    async def refresh(self, session: AsyncSession, refresh_token: str, client: SignInClient | None = None) -> Tokens:
         """Rotate: the presented token is spent and a new one of the same family issued.
 
         A token presented twice means it was copied: the whole family is revoked
@@ -180,6 +213,10 @@ class AccountService:
             raise InvalidToken("refresh token revoked; sign in again", code="refresh_token_revoked")
         if stored.used_at is not None:
             await repository.revoke_family(session, stored.family_id)
+            user = await repository.get_user(session, claims.user_id)
+            if user is not None:
+                await self.alerts.refresh_token_reused(session, user, claims.org_id,
+                                                       ip=client.ip if client else None)
             raise RefreshTokenReused("refresh token already used; every session of this login is revoked")
         now = datetime.now(timezone.utc)
         if stored.expires_at <= now:

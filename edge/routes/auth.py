@@ -7,10 +7,11 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Router, get, post
+from litestar import Request, Router, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from domain.accounts import lifecycle
+from domain.accounts.devices import SignInClient
 from domain.accounts.service import AccountService, Tokens
 from domain.db import Database
 from domain.accounts.errors import (AccountTokenInvalid, EmailTaken, InvalidCredentials, InvalidToken,
@@ -103,29 +104,36 @@ def tokens_out(tokens: Tokens) -> TokensOut:
                      organization_id=tokens.org_id)
 
 
+def sign_in_client(request: Request) -> SignInClient:
+    # The socket's peer only: X-Forwarded-For is not trusted here (docs/decisions.md, 26).
+    return SignInClient(ip=request.client.host if request.client else None,
+                        user_agent=request.headers.get("user-agent"))
+
+
 @post("/signup", status_code=HTTP_201_CREATED, summary="Create an organization and its owner",
       raises=[EmailTaken, WeakPassword, InvalidInput])
-async def signup(db: Database, accounts: AccountService, data: SignupBody) -> TokensOut:
+async def signup(request: Request, db: Database, accounts: AccountService, data: SignupBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.signup(session, email=data.email, password=data.password, name=data.name,
-                                       organization_name=data.organization_name)
+                                       organization_name=data.organization_name, client=sign_in_client(request))
     return tokens_out(tokens)
 
 
 @post("/login", status_code=HTTP_200_OK, summary="Log in with email and password",
       raises=[InvalidCredentials, InvalidInput, TooManyAttempts])
-async def login(db: Database, accounts: AccountService, rate_limiter: RateLimiter, data: LoginBody) -> TokensOut:
+async def login(request: Request, db: Database, accounts: AccountService, rate_limiter: RateLimiter,
+                data: LoginBody) -> TokensOut:
     async with db.transaction() as session:
         tokens = await accounts.login(session, rate_limiter, email=data.email, password=data.password,
-                                      organization_id=data.organization_id)
+                                      organization_id=data.organization_id, client=sign_in_client(request))
     return tokens_out(tokens)
 
 
 @post("/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token",
       raises=[InvalidToken, RefreshTokenReused])
-async def refresh(db: Database, accounts: AccountService, data: RefreshBody) -> TokensOut:
+async def refresh(request: Request, db: Database, accounts: AccountService, data: RefreshBody) -> TokensOut:
     async with db.transaction() as session:
-        tokens = await accounts.refresh(session, data.refresh_token)
+        tokens = await accounts.refresh(session, data.refresh_token, sign_in_client(request))
     return tokens_out(tokens)
 
 
@@ -158,6 +166,14 @@ async def resend_verification(tenant: Tenant) -> SentOut:
     async with tenant.person() as (session, principal):
         await lifecycle.resend_verification(session, tenant.accounts, principal)
     return SentOut(status="sent")
+
+
+@post("/not-me", status_code=HTTP_204_NO_CONTENT,
+      summary="\"This wasn't me\": the new-sign-in email's link; every session of the account ends",
+      raises=[AccountTokenInvalid, NotFound])
+async def not_me(db: Database, accounts: AccountService, data: LinkBody) -> None:
+    async with db.transaction() as session:
+        await lifecycle.not_me(session, accounts, data.token)
 
 
 @post("/password-reset", status_code=HTTP_202_ACCEPTED, summary="Email a password reset link",
@@ -206,5 +222,5 @@ async def create_organization(tenant: Tenant, data: OrganizationBody) -> TokensO
 
 
 auth_router = Router("/v1/auth", route_handlers=[signup, login, refresh, logout, verify_email, resend_verification,
-                                                 password_reset, password_reset_confirm], tags=["auth"])
+                                                 not_me, password_reset, password_reset_confirm], tags=["auth"])
 me_router = Router("/v1", route_handlers=[me, change_password, change_email, create_organization], tags=["auth"])

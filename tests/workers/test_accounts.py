@@ -158,3 +158,68 @@ def test_a_person_removed_from_their_only_organization_signs_in_and_starts_again
     assert (mine["role"], mine["organization"]["name"]) == ("owner", "Fresh start")
     assert client.post("/v1/auth/logout", headers=headers).status_code == 204
     assert client.post("/v1/organizations", json={"name": "Again"}, headers=headers).status_code == 401
+
+
+def _headers(tokens: dict) -> dict:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def _actions(account) -> list[str]:
+    return [entry["action"] for entry in account.get("/v1/team/activity").json()["items"]]
+
+
+def test_a_sign_in_from_a_new_device_emails_a_link_that_ends_every_session(client, settings, worker):
+    account = sign_up(client)
+    same = _login(client, account.email)  # the device that signed up: nothing to tell
+    assert same.status_code == 200
+    phone = client.post("/v1/auth/login", json={"email": account.email, "password": PASSWORD},
+                        headers={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1"})
+    assert phone.status_code == 200
+    token = _link(settings, account.email, "/not-me", "New sign-in")
+    assert len(outbox(settings, account.email, "New sign-in", account_mail=True)) == 1
+    [alert] = [n for n in account.get("/v1/notifications").json()["items"] if n["type"] == "security.new_sign_in"]
+    assert "Safari on iOS" in alert["body"]
+    assert "security.new_sign_in" in _actions(account)
+
+    assert client.post("/v1/auth/not-me", json={"token": token}).status_code == 204
+    for tokens in (account.tokens, same.json(), phone.json()):
+        assert client.get("/v1/me", headers=_headers(tokens)).status_code == 401
+    assert client.post("/v1/auth/refresh", json={"refresh_token": phone.json()["refresh_token"]}).status_code == 401
+    assert client.post("/v1/auth/not-me", json={"token": token}).status_code == 410
+
+
+def test_a_burst_of_failed_sign_ins_tells_the_person_once(client, settings, worker):
+    account = sign_up(client)
+    for i in range(settings.auth.login_attempts + 3):
+        assert _login(client, account.email, f"wrong password {i}").status_code in (401, 429)
+    [message] = wait_for(lambda: outbox(settings, account.email, "Failed sign-ins", account_mail=True), 30,
+                         what="the failed sign-ins email")
+    assert f"{settings.auth.login_attempts} sign-ins" in message.get_body(("plain",)).get_content()
+    assert "security.failed_sign_ins" in _actions(account)
+
+
+def test_a_reused_refresh_token_tells_the_person_and_the_owners(client, settings, worker):
+    from tests.fixtures.app import add_member
+
+    owner = sign_up(client)
+    member = add_member(client, settings, owner.org_id, "member")
+    first = member.tokens["refresh_token"]
+    assert client.post("/v1/auth/refresh", json={"refresh_token": first}).status_code == 200
+    reused = client.post("/v1/auth/refresh", json={"refresh_token": first})
+    assert reused.json()["error"]["code"] == "refresh_token_reused"
+    for person in (member.email, owner.email):
+        wait_for(lambda: outbox(settings, person, "A refresh token was reused", account_mail=True), 30,
+                 what=f"the reuse alert to {person}")
+    assert "security.refresh_token_reused" in _actions(owner)
+
+
+def test_no_preference_turns_the_email_of_a_security_alert_off(client):
+    account = sign_up(client)
+    def put(changes):
+        return client.put("/v1/notifications/preferences", json={"preferences": changes}, headers=account.headers)
+
+    refused = put({"security.new_sign_in": {"email": False}})
+    assert refused.status_code == 422, refused.text
+    assert put({"security.new_sign_in": {"in_app": False}}).status_code == 200
+    preferences = account.get("/v1/notifications/preferences").json()["preferences"]
+    assert preferences["security.new_sign_in"] == {"in_app": False, "email": True}
