@@ -227,3 +227,19 @@ def test_thirty_wrong_passwords_lock_the_account_until_the_lock_passes(client, s
     assert {k: ghost[-1].json()["error"][k] for k in ("code", "message")} == {k: error[k] for k in ("code", "message")}
     _clear_login_lock(settings, owner.email)  # the window passes
     assert client.post("/v1/auth/login", json={"email": owner.email, "password": PASSWORD}).status_code == 200
+
+
+def test_a_password_hashed_before_normalization_still_works_and_is_rehashed(client, settings):
+    """Hashes made before migration 0014 are of the raw password: the first sign-in with it re-hashes the
+    NFKC form, after which any composition of the password works."""
+    from domain.accounts.passwords import hash_password
+
+    decomposed = "cafe\u0301 cre\u0300me bru\u0302le\u0301e"
+    email, user_id = f"legacy-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4()
+    _sql(settings, "insert into users (id, email, name, password_hash, email_verified_at) "
+         "values (:i, :e, 'L', :h, now())", i=user_id, e=email, h=hash_password(decomposed, 4))
+    _sql(settings, "insert into organizations (id, name) values (:i, 'Legacy')", i=user_id)
+    _sql(settings, "insert into memberships (org_id, user_id, role) values (:i, :i, 'owner')", i=user_id)
+    assert client.post("/v1/auth/login", json={"email": email, "password": decomposed}).status_code == 200
+    composed = "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"
+    assert client.post("/v1/auth/login", json={"email": email, "password": composed}).status_code == 200
