@@ -75,36 +75,49 @@ def upgrade() -> None:
     _normalize_stored_emails()
 
 
-def _normalize_stored_emails() -> None:
-    """Rewrite stored addresses to domain/accounts/normalize.py's spelling (NFC, IDNA, no trailing dot).
+def canonical_emails(rows: list[tuple[object, str]]) -> tuple[list[tuple[object, str]], list[tuple[object, str, str]]]:
+    """For users `rows` of (id, email), oldest first: (the rewrites to make, the rows left as they are and why).
 
-    A collision (two rows that are one mailbox, e.g. NFC and NFD spellings) keeps the oldest account on the
-    canonical address; the younger keeps its old spelling, cannot be signed in to by that address any more
-    (logins are normalized) and is reported here for an operator to merge or delete. Addresses that the new
-    rules refuse outright (a display name) are left as they are and reported the same way.
+    A collision (two rows that are one mailbox, e.g. NFC and NFD spellings): an account already spelled
+    canonically keeps the address, else the oldest takes it; the other keeps its old spelling, cannot be signed in to by that address any more
+    (logins are normalized) and is reported for an operator to merge or delete. Addresses the new rules
+    refuse outright (a display name) are left as they are and reported the same way.
     """
+    from domain.accounts.normalize import normalize_email
+    from domain.errors import InvalidInput
+
+    taken = {email for _, email in rows}
+    rewrites, left = [], []
+    for user_id, email in rows:
+        try:
+            canonical = normalize_email(email)
+        except InvalidInput:
+            left.append((user_id, email, "not a valid address under the new rules"))
+            continue
+        if canonical == email:
+            continue
+        if canonical in taken:
+            left.append((user_id, email, f"the same mailbox as an older account's {canonical!r}"))
+            continue
+        rewrites.append((user_id, canonical))
+        taken.discard(email)
+        taken.add(canonical)
+    return rewrites, left
+
+
+def _normalize_stored_emails() -> None:
+    """Rewrite stored addresses to domain/accounts/normalize.py's spelling (NFC, IDNA, no trailing dot)."""
     from domain.accounts.normalize import normalize_email
     from domain.errors import InvalidInput
 
     bind = op.get_bind()
     bind.execute(text("select set_config('app.scope', 'system', true)"))
-    rows = bind.execute(text("select id, email from users order by created_at, id")).all()
-    taken = {email for _, email in rows}
-    for user_id, email in rows:
-        try:
-            canonical = normalize_email(email)
-        except InvalidInput:
-            log.warning("users.%s: %r is not a valid address under the new rules; left as it is", user_id, email)
-            continue
-        if canonical == email:
-            continue
-        if canonical in taken:
-            log.warning("users.%s: %r is the same mailbox as an older account's %r; left as it is",
-                        user_id, email, canonical)
-            continue
+    rows = [(row.id, row.email) for row in bind.execute(text("select id, email from users order by created_at, id"))]
+    rewrites, left = canonical_emails(rows)
+    for user_id, canonical in rewrites:
         bind.execute(text("update users set email = :e where id = :i"), {"e": canonical, "i": user_id})
-        taken.discard(email)
-        taken.add(canonical)
+    for user_id, email, reason in left:
+        log.warning("users.%s: %r left as it is: %s", user_id, email, reason)
     for invitation_id, email in bind.execute(text("select id, email from invitations where status = 'pending'")):
         try:
             canonical = normalize_email(email)
