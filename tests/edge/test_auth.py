@@ -243,3 +243,21 @@ def test_a_password_hashed_before_normalization_still_works_and_is_rehashed(clie
     assert client.post("/v1/auth/login", json={"email": email, "password": decomposed}).status_code == 200
     composed = "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"
     assert client.post("/v1/auth/login", json={"email": email, "password": composed}).status_code == 200
+
+
+def test_a_password_reset_answers_alike_and_about_as_fast_for_known_and_unknown_addresses(client):
+    import statistics
+
+    known = [sign_up(client).email for _ in range(8)]
+    unknown = [f"nobody-{uuid.uuid4().hex[:8]}@example.com" for _ in range(8)]
+    timings: dict[str, list[float]] = {"known": [], "unknown": []}
+    answers = set()
+    for mine, nobody in zip(known, unknown):
+        for kind, email in (("known", mine), ("unknown", nobody)):
+            started = time.perf_counter()
+            response = client.post("/v1/auth/password-reset", json={"email": email})
+            timings[kind].append(time.perf_counter() - started)
+            answers.add((response.status_code, response.text))
+    assert answers == {(202, '{"status":"sent"}')}
+    # No bcrypt on either path and the email leaves after commit: a few milliseconds apart at most.
+    assert abs(statistics.median(timings["known"]) - statistics.median(timings["unknown"])) < 0.05, timings
