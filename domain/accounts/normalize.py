@@ -29,7 +29,8 @@ MAX_EMAIL = 254
 MAX_LOCAL = 64
 # What RFC 5322 allows unquoted in a local part (dot-atom), plus any non-ASCII letter (RFC 6531).
 # Quoted local parts, comments and display names are refused outright.
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF]+)*$")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF]+"
+_LOCAL = re.compile(rf"^{_ATOM}(\.{_ATOM})*$")
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 

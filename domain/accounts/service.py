@@ -79,7 +79,8 @@ class AccountService:
 
     async def _count_failure(self, limiter: RateLimiter, email: str) -> int:
         """Count a failed login; the count in the short window (the alert fires when it reaches the limit)."""
-        counts = [(await limiter.hit(name, email, limit, window)).count for name, limit, window in self.lockout.checks()]
+        counts = [(await limiter.hit(name, email, limit, window)).count
+                  for name, limit, window in self.lockout.checks()]
         return counts[0]
 
     async def hash_password(self, password: str) -> str:

@@ -79,9 +79,9 @@ def canonical_emails(rows: list[tuple[object, str]]) -> tuple[list[tuple[object,
     """For users `rows` of (id, email), oldest first: (the rewrites to make, the rows left as they are and why).
 
     A collision (two rows that are one mailbox, e.g. NFC and NFD spellings): an account already spelled
-    canonically keeps the address, else the oldest takes it; the other keeps its old spelling, cannot be signed in to by that address any more
-    (logins are normalized) and is reported for an operator to merge or delete. Addresses the new rules
-    refuse outright (a display name) are left as they are and reported the same way.
+    canonically keeps the address, else the oldest takes it; the others keep their old spelling, cannot be
+    signed in to by it any more (logins are normalized) and are reported for an operator to merge or delete.
+    Addresses the new rules refuse outright (a display name) are left as they are and reported the same way.
     """
     from domain.accounts.normalize import normalize_email
     from domain.errors import InvalidInput

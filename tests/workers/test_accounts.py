@@ -15,8 +15,11 @@ NEW_PASSWORD = "a brand new passphrase"
 
 def _link(settings, recipient: str, path: str, subject_has: str, count: int = 1) -> str:
     """The token of the newest emailed link to `path` (waits for the `count`-th such email)."""
-    messages = wait_for(lambda: (found := outbox(settings, recipient, subject_has, account_mail=True)) and len(found) >= count and found,
-                        30, what=f"the {subject_has!r} email")
+    def arrived():
+        found = outbox(settings, recipient, subject_has, account_mail=True)
+        return found if len(found) >= count else None
+
+    messages = wait_for(arrived, 30, what=f"the {subject_has!r} email")
     body = messages[-1].get_body(("plain",)).get_content()
     assert f"{settings.http.app_url}{path}?token=" in body
     return re.search(re.escape(path) + r"\?token=([A-Za-z0-9_\-.]+)", body).group(1)
@@ -91,7 +94,8 @@ def test_the_owner_of_a_squatted_address_takes_the_account_back(client, settings
     assert taken.status_code == 409 and "password" in taken.json()["error"]["message"]
     assert client.post("/v1/auth/password-reset", json={"email": victim}).status_code == 202
     token = _link(settings, victim, "/reset-password", "Reset")
-    assert client.post("/v1/auth/password-reset/confirm", json={"token": token, "password": PASSWORD}).status_code == 204
+    confirmed = client.post("/v1/auth/password-reset/confirm", json={"token": token, "password": PASSWORD})
+    assert confirmed.status_code == 204
     assert squatter.get("/v1/me").status_code == 401
     assert _login(client, victim, "squatter's password").status_code == 401
     owner = _login(client, victim)
