@@ -104,6 +104,12 @@ async def verify_email(session: AsyncSession, accounts: AccountService, token: s
         await bind_tenant(session, login_email=row.email)
         if await repository.email_in_use(session, row.email):
             raise EmailTaken("another account has taken this address meanwhile")
+        # The old mailbox hears of it: if the change was not its owner's, they know to reset the password.
+        send_later(session, dedupe_key=f"email_changed:{row.id}", to=user.email, template="notification",
+                   context={"title": "Your ObjectaLabs email address was changed",
+                            "body": f"The account that used this address now uses {row.email}. If you did not do "
+                                    "this, reset your password from the new address or contact support.",
+                            "action_path": "", "action_label": ""})
         user.email = row.email
     user.email_verified_at = _now()
     await session.flush()

@@ -127,6 +127,9 @@ def test_a_new_address_takes_effect_only_once_its_link_is_followed(client, setti
     assert account.get("/v1/me").json()["email"] == new.lower()
     assert _login(client, new).status_code == 200
     assert _login(client, account.email).status_code == 401
+    [notice] = wait_for(lambda: outbox(settings, account.email, "address was changed", account_mail=True), 30,
+                        what="the notice to the old address")
+    assert new.lower() in notice.get_body(("plain",)).get_content()
 
 
 def test_a_person_removed_from_their_only_organization_signs_in_and_starts_again(client, settings, worker):
