@@ -30,7 +30,7 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.routes import HTTPRoute
 
-from domain.accounts.errors import InvalidToken, OrganizationSuspended
+from domain.accounts.errors import InvalidToken, NoOrganization, OrganizationSuspended
 from domain.admin.errors import AdminForbidden, AdminSessionEnded, AdminTokenInvalid, NetworkNotAllowed
 from domain.analytics.errors import ApiKeyNotAllowed
 from domain.errors import Forbidden, Unauthorized
@@ -46,7 +46,7 @@ TOO_LARGE = [(413, "payload_too_large")]
 NOT_FOUND = [(404, "not_found")]
 AUTHENTICATED = [(401, Unauthorized.code), (401, "missing_token"), (401, InvalidToken.code), (401, "token_expired"),
                  (401, "session_revoked"), (403, Forbidden.code), (403, OrganizationSuspended.code),
-                 (403, ApiKeyNotAllowed.code)]
+                 (403, NoOrganization.code), (403, ApiKeyNotAllowed.code)]
 # The admin guard: a tenant token answers `invalid_token` here (another key and audience).
 ADMIN_AUTHENTICATED = [(401, "missing_token"), (401, AdminTokenInvalid.code), (401, "token_expired"),
                        (401, AdminSessionEnded.code), (403, AdminForbidden.code), (403, NetworkNotAllowed.code)]

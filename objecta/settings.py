@@ -94,6 +94,11 @@ class AuthSettings:
     access_token_ttl: int
     refresh_token_ttl: int
     bcrypt_rounds: int
+    # Failed logins per account: after `login_attempts` in `login_lock_seconds` the account's logins are
+    # refused until that window ends; after `login_daily_attempts` in a day, until the day's ends.
+    login_attempts: int = 5
+    login_lock_seconds: int = 900
+    login_daily_attempts: int = 20
     audience: str = "objecta"
     issuer: str = "objecta"
 
@@ -168,6 +173,8 @@ RATE_LIMIT_DEFAULTS: dict[str, tuple[int, int]] = {
     "login": (30, 900),  # per IP (per account: domain/accounts)
     "refresh": (120, 60),  # per IP
     "invitation_accept": (30, 900),  # per IP: guessing tokens
+    "password_reset": (10, 3600),  # per IP: reset emails asked for (per address: domain/accounts)
+    "account_links": (30, 900),  # per IP: emailed tokens tried (verify, reset confirm, "this wasn't me")
     "public": (60, 60),  # per IP, for a public route without a limit of its own
     "person_reads": (600, 60),  # per person, authenticated GETs
     "person_writes": (120, 60),  # per person, POST/PUT/PATCH/DELETE on tenant routes
@@ -477,7 +484,10 @@ def load(environ: dict | None = None) -> Settings:
         env=mode, home=home, database=database, redis=redis,
         broker=broker, commands=commands, mail=mail,
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
-                          refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
+                          refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds,
+                          login_attempts=_int(env, "LOGIN_ATTEMPTS", 5, problems, minimum=1),
+                          login_lock_seconds=_int(env, "LOGIN_LOCK_SECONDS", 900, problems, minimum=1),
+                          login_daily_attempts=_int(env, "LOGIN_DAILY_ATTEMPTS", 20, problems, minimum=1)),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
         agents=AgentSettings(simulated_models=simulated_models), analytics=analytics, rate_limits=rate_limits,
         sentry_release=env.get("SENTRY_RELEASE") or None,

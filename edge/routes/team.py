@@ -20,7 +20,7 @@ from domain.team import invitations
 from domain.team.invitations import InvitationRules
 from domain.team import service as team
 from domain.team.models import Actor
-from domain.accounts.errors import InvalidToken, WeakPassword
+from domain.accounts.errors import EmailNotVerified, InvalidToken, WeakPassword
 from domain.billing.errors import OrganizationRestricted
 from domain.commands.errors import IdempotencyKeyReused
 from domain.errors import InvalidInput
@@ -106,7 +106,7 @@ def _actor(request: Request, member) -> Actor:
 
 @post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)",
       raises=[InvalidInput, OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
-              TooManyInvitations])
+              TooManyInvitations, EmailNotVerified])
 async def invite(request: Request, tenant: Tenant, invitation_rules: InvitationRules, rate_limiter: RateLimiter,
                  plan_limits: PlanLimits, data: InvitationCreate,
                  idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
