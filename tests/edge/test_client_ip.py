@@ -9,16 +9,18 @@ import httpx
 import pytest
 
 from edge.client_ip import resolve
+from tests.fixtures.app import mark_verified
 from tests.fixtures.edge_process import launched_edge
 
 
-def _invite_and_read_ip(base: str, headers: dict) -> str:
+def _invite_and_read_ip(base: str, settings, headers: dict) -> str:
     with httpx.Client(base_url=base, timeout=30) as http:
         signed_up = http.post("/v1/auth/signup", json={
             "email": f"xff-{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse battery",
             "name": "Owner", "organization_name": "Acme"})
         assert signed_up.status_code == 201, signed_up.text
         auth = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
+        mark_verified(settings, signed_up.json()["user_id"])  # only a verified address may invite
         invited = http.post("/v1/team/invitations", json={"email": f"i-{uuid.uuid4().hex[:8]}@example.com",
                                                           "role": "member"}, headers={**auth, **headers})
         assert invited.status_code == 202, invited.text
@@ -32,7 +34,7 @@ def test_the_activity_log_records_forwarded_for_only_from_a_trusted_proxy(test_e
                                                                           trusted, recorded):
     # The edge as `objecta up` runs it: before, uvicorn itself believed X-Forwarded-For from loopback.
     with launched_edge({**test_env, "TRUSTED_PROXIES": trusted}, tmp_path / "edge.log") as base:
-        assert _invite_and_read_ip(base, {"X-Forwarded-For": "6.6.6.6"}) == recorded
+        assert _invite_and_read_ip(base, settings, {"X-Forwarded-For": "6.6.6.6"}) == recorded
 
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"))
