@@ -1,6 +1,7 @@
 """Benchmark: from a trigger to the websocket, at a steady rate, with the whole stack.
 
     .venv/bin/python bench/notifications.py [--rate 100] [--seconds 30]
+    make bench-smoke      (--smoke or BENCH_SMOKE=1: 20/s for 1 s, to prove it still runs)
 
 Starts `objecta up` (embedded Postgres and Valkey, edge, relay, one worker
 process for every queue, scheduler) in a temporary home, opens a websocket
@@ -35,6 +36,7 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.result import report, smoke  # noqa: E402
 from domain.realtime import RedisPublisher, user_channel  # noqa: E402
 from objecta.embedded import free_port  # noqa: E402
 
@@ -116,8 +118,8 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
             # Baseline: the relay hop alone, at the same rate.
             redis = aioredis.from_url(env_redis(env), decode_responses=True)
             publisher = RedisPublisher(redis)
-            listener = asyncio.create_task(listen(rate * 5))
-            for i in range(rate * 5):
+            listener = asyncio.create_task(listen(rate * min(5, seconds)))
+            for i in range(rate * min(5, seconds)):
                 await publisher.publish(user_channel(tokens["user_id"]), "bench.ping", {"sent": time.perf_counter()})
                 await asyncio.sleep(1 / rate)
             await asyncio.wait_for(listener, 30)
@@ -152,9 +154,10 @@ def env_redis(env: dict) -> str:
 
 
 def main() -> int:
+    tiny = smoke()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=int, default=100, help="notifications per second")
-    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--rate", type=int, default=20 if tiny else 100, help="notifications per second")
+    parser.add_argument("--seconds", type=int, default=1 if tiny else 30)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="objecta-bench-"))
     stack, env = start_stack(home)
@@ -169,7 +172,12 @@ def main() -> int:
     print(f"{'trigger -> websocket':22} {len(latencies):6d} {ms(percentile(latencies, 50))} "
           f"{ms(percentile(latencies, 99))}")
     print(f"rate={args.rate}/s for {args.seconds}s; missing={missing}")
-    print(f"ratio={percentile(latencies, 99) / percentile(baseline, 99):.2f}")
+    p99 = percentile(latencies, 99)
+    print(f"ratio={p99 / percentile(baseline, 99):.2f}")
+    report("notifications", figure=f"p99 {p99 * 1000:.0f} ms at {args.rate}/s",
+           baseline=f"p99 {percentile(baseline, 99) * 1000:.1f} ms relay only",
+           ratio=p99 / percentile(baseline, 99), target="p99 < 100 ms, none lost",
+           met=p99 < 0.1 and missing == 0, note="ratio here is p99 / relay-only p99 (lower is better)")
     return 0 if missing == 0 else 1
 
 
