@@ -96,9 +96,17 @@ def _detailed(body: bytes, shape: type) -> WireBatch:
         checked = msgspec.convert(decoded, shape, strict=False)
     except msgspec.ValidationError:
         raise _refusal(decoded) from None
-    return WireBatch([WireEvent(e.event_id, e.name, e.agent_id, e.occurred_at,
-                                msgspec.Raw(_encode(e.properties) if e.properties is not None else b"null"))
-                      for e in checked.events])
+    events = [WireEvent(e.event_id, e.name, e.agent_id, e.occurred_at,
+                        msgspec.Raw(_encode(e.properties) if e.properties is not None else b"null"))
+              for e in checked.events]
+    # The properties' type is any object, so nothing above refused a NUL inside them: Postgres would
+    # refuse it in jsonb, and an accepted batch would never be stored.
+    problems = [analytics.problem(index, "properties", "must not contain U+0000")
+                for index, event in enumerate(events)
+                if b"\\u0000" in bytes(event.properties).replace(b"\\\\", b"")]  # not an escaped backslash
+    if problems:
+        raise analytics.refuse(problems, len(events))
+    return WireBatch(events)
 
 
 # Each field's type on its own, to check every field of a bad event (not only the first problem).
