@@ -9,7 +9,6 @@ the ones never seen before into `analytics_events` (see `store_events`).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -97,17 +96,25 @@ with batch as materialized (
     select :org, s.event_id, s.name, s.agent_id, s.occurred_at, :received, s.properties, :batch
     from batch s join fresh using (event_id)
     returning name, agent_id, occurred_at
+), counts as (
+    select to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD') as day,
+           extract(hour from occurred_at at time zone 'UTC')::int as hour,
+           name, coalesce(agent_id::text, '') as agent, count(*)::int as n
+    from stored group by 1, 2, 3, 4
+), ingested as (
+    -- What was new, kept on the batch row in the same statement: a redelivery counts these.
+    update event_batches set ingested_at = now(),
+        counts = (select coalesce(jsonb_agg(jsonb_build_array(day, hour, name, agent, n)), '[]') from counts)
+    where id = :batch
 )
-select to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD') as day,
-       extract(hour from occurred_at at time zone 'UTC')::int as hour,
-       name, coalesce(agent_id::text, '') as agent, count(*)::int as n
-from stored group by 1, 2, 3, 4
+select day, hour, name, agent, n from counts
 """
 
 
 async def store_events(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uuid.UUID,
                        received_at: datetime) -> list[list]:
-    """Move the batch's new events from its durable copy; the stored ones grouped [day, hour, name, agent, n]."""
+    """Move the batch's new events from its durable copy and mark it ingested with what was new;
+    the stored ones grouped [day, hour, name, agent, n]."""
     rows = await session.execute(text(MOVE), {"org": org_id, "received": received_at, "batch": batch_id})
     return [list(row) for row in rows]
 
@@ -126,11 +133,6 @@ async def mark_stale(session: AsyncSession, org_id: uuid.UUID, days: Iterable[st
         "insert into analytics_stale_days (org_id, day) select :org, d from unnest(cast(:days as date[])) d "
         "on conflict (org_id, day) do update set marked_at = now()"),
         {"org": org_id, "days": [date.fromisoformat(d) for d in days]})
-
-
-async def mark_ingested(session: AsyncSession, batch_id: uuid.UUID, counts: list[list]) -> None:
-    await session.execute(text("update event_batches set ingested_at = now(), counts = cast(:counts as jsonb) "
-                               "where id = :id"), {"id": batch_id, "counts": json.dumps(counts)})
 
 
 async def delete_batch(session: AsyncSession, batch_id: uuid.UUID) -> None:

@@ -142,7 +142,6 @@ async def ingest(session: AsyncSession, batch_id: uuid.UUID, *, today: date) -> 
     past = {row[0] for row in counts if row[0] < today.isoformat()}
     if past:
         await repository.mark_stale(session, batch.org_id, past)
-    await repository.mark_ingested(session, batch_id, counts)
     return Ingested(batch_id, batch.org_id, counts)
 
 
