@@ -123,6 +123,7 @@ def main() -> int:
     parser.add_argument("--orgs", type=int, default=1 if tiny else 4)
     parser.add_argument("--size", type=int, default=100 if tiny else SIZE, help="events per batch")
     parser.add_argument("--edge-processes", type=int, default=1)
+    parser.add_argument("--worker-threads", type=int, default=8)
     args = parser.parse_args()
 
     import psycopg
@@ -149,7 +150,7 @@ def main() -> int:
         with open(worker_log, "wb") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "dramatiq", "workers.broker", "workers.events", "--processes", "1",
-                 "--threads", "8", "-v"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, process_group=0,
+                 "--threads", str(args.worker_threads), "-v"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, process_group=0,
                 env={**os.environ, "LOG_LEVEL": "DEBUG", "dramatiq_worker_timeout": "100"})
         try:
             _wait(port, edge)
