@@ -150,7 +150,8 @@ def main() -> int:
         with open(worker_log, "wb") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "dramatiq", "workers.broker", "workers.events", "--processes", "1",
-                 "--threads", str(args.worker_threads), "-v"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, process_group=0,
+                 "--threads", str(args.worker_threads), "-v"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                process_group=0,
                 env={**os.environ, "LOG_LEVEL": "DEBUG", "dramatiq_worker_timeout": "100"})
         try:
             _wait(port, edge)

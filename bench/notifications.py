@@ -86,7 +86,10 @@ def start_stack(home: Path) -> tuple[subprocess.Popen, dict]:
 
 async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list[float], int]:
     edge = f"http://127.0.0.1:{env['EDGE_PORT']}"
-    async with httpx.AsyncClient(base_url=edge, timeout=30) as http:
+    # No connection cap and no pool timeout: when the stack falls behind, requests queue here and the
+    # lateness shows in the latencies (a client error would end the run without a figure).
+    async with httpx.AsyncClient(base_url=edge, timeout=httpx.Timeout(60, pool=None),
+                                 limits=httpx.Limits(max_connections=None)) as http:
         tokens = (await http.post("/v1/auth/signup", json={
             "email": "bench@example.com", "password": "bench password", "name": "Bench",
             "organization_name": "Bench"})).json()
@@ -98,7 +101,8 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
         sent: dict[str, float] = {}
         latencies: list[float] = []
         url = f"ws://127.0.0.1:{env['RELAY_PORT']}/?token={tokens['access_token']}"
-        async with connect(url, max_size=None) as browser:
+        # No keepalive pings: a busy bench loop would miss their deadline and close the socket mid-run.
+        async with connect(url, max_size=None, ping_interval=None) as browser:
             async def listen(expected: int):
                 while len(latencies) < expected:
                     event = json.loads(await browser.recv())
@@ -111,9 +115,12 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
 
             async def trigger(key: str):
                 sent[key] = time.perf_counter()
-                response = await http.post(f"/v1/agents/{agent['id']}/errors", headers=headers,
-                                           json={"message": key, "code": "bench"})
-                response.raise_for_status()
+                try:
+                    response = await http.post(f"/v1/agents/{agent['id']}/errors", headers=headers,
+                                               json={"message": key, "code": "bench"})
+                    response.raise_for_status()
+                except httpx.HTTPError as error:  # counted as missing, named once at the end
+                    failed.append(f"{key}: {error!r}")
 
             # Baseline: the relay hop alone, at the same rate.
             redis = aioredis.from_url(env_redis(env), decode_responses=True)
@@ -128,6 +135,7 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
             await redis.aclose()
 
             total = rate * seconds
+            failed: list[str] = []
             cpu_before, clock = cpu_by_role(), time.monotonic()
             listener = asyncio.create_task(listen(total))
             tasks, started = [], time.perf_counter()
@@ -142,6 +150,8 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
                 await asyncio.wait_for(listener, 60)
             except asyncio.TimeoutError:
                 pass
+            if failed:
+                print(f"{len(failed)} triggers failed, the first: {failed[0]}")
             elapsed, cpu_after = time.monotonic() - clock, cpu_by_role()
             print("CPU during the run (share of one core): " + ", ".join(
                 f"{role} {100 * (cpu_after.get(role, 0) - cpu_before.get(role, 0)) / elapsed:.0f}%"
@@ -174,11 +184,13 @@ def main() -> int:
     print(f"rate={args.rate}/s for {args.seconds}s; missing={missing}")
     p99 = percentile(latencies, 99)
     print(f"ratio={p99 / percentile(baseline, 99):.2f}")
-    report("notifications", figure=f"p99 {p99 * 1000:.0f} ms at {args.rate}/s",
+    lost = f", {missing} missing" if missing else ""
+    report("notifications", figure=f"p99 {p99 * 1000:.0f} ms at {args.rate}/s{lost}",
            baseline=f"p99 {percentile(baseline, 99) * 1000:.1f} ms relay only",
            ratio=p99 / percentile(baseline, 99), target="p99 < 100 ms, none lost",
            met=p99 < 0.1 and missing == 0, note="ratio here is p99 / relay-only p99 (lower is better)")
-    return 0 if missing == 0 else 1
+    # It ran to the end: a notification missing within the wait is a figure (met: no), not a crash.
+    return 0
 
 
 if __name__ == "__main__":
