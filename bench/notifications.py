@@ -68,10 +68,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def start_stack(home: Path) -> tuple[subprocess.Popen, dict]:
-    env = {**os.environ, "OBJECTA_HOME": str(home), "OBJECTA_ENV": "test", "BCRYPT_ROUNDS": "4",
+def start_stack(home: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, dict]:
+    env = {**os.environ, **(extra_env or {}), "OBJECTA_HOME": str(home), "OBJECTA_ENV": "test", "BCRYPT_ROUNDS": "4",
            "EDGE_PORT": str(free_port()), "RELAY_PORT": str(free_port()), "LOG_LEVEL": "WARNING",
-           "EMBEDDED_POSTGRES_PORT": str(free_port()), "EMBEDDED_REDIS_PORT": str(free_port())}
+           "EMBEDDED_POSTGRES_PORT": str(free_port()), "EMBEDDED_REDIS_PORT": str(free_port()),
+           "EMBEDDED_STRIPE_PORT": str(free_port())}
     for name in ("DATABASE_URL", "REDIS_URL", "BROKER_URL", "APP_DATABASE_URL"):
         env.pop(name, None)
     process = subprocess.Popen([sys.executable, "-m", "objecta.cli", "up"], cwd=ROOT, env=env,

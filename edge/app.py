@@ -32,11 +32,15 @@ from edge.admin.auth import admin_auth_router
 from edge.admin.customers import customers_router
 from edge.admin.guard import AdminCaller, provide_admin
 from edge.admin.operations import operations_router
+from edge.admin.system import system_router
+from edge.admin.trials import trials_router
 from edge.admin.tickets import admin_tickets_router
 from edge.auth import EventSender, Tenant, provide_event_sender, provide_tenant
 from edge.body import ApiRequest
 from edge.errors import HANDLERS
+from edge.headers import cors_config, security_headers
 from edge.openapi import complete
+from edge.ratelimits import rate_limit_guard, rate_limit_headers
 from edge.routes.agents import agents_router
 from edge.routes.analytics import analytics_router, events_router
 from edge.routes.api_keys import api_keys_router
@@ -116,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         notifications_router, team_router, invitations_router, billing_router, webhooks_router,
                         events_router, analytics_router, api_keys_router,
                         support_router, admin_auth_router, customers_router, admin_tickets_router,
-                        operations_router],
+                        operations_router, system_router, trials_router],
         dependencies=DEPENDENCIES,
         signature_namespace={"Tenant": Tenant, "AdminCaller": AdminCaller, "Publisher": Publisher, "State": State,
                              "EventSender": EventSender, "HotCounters": HotCounters,
@@ -125,7 +129,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         request_class=ApiRequest,
-        before_send=[allow_every_method],
+        before_send=[allow_every_method, rate_limit_headers, security_headers],
+        cors_config=cors_config(settings),
+        guards=[rate_limit_guard],  # every limit, before any dependency (edge/ratelimits.py)
         openapi_config=OpenAPIConfig(
             title="ObjectaLabs platform API", version="1", path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),

@@ -25,7 +25,9 @@ from domain.jobs import Job
 from objecta.connections import amqp_url, redis_options
 from objecta.embedded import die_with_parent
 from objecta.fairness import OrgFairness
+from objecta.heartbeat import WorkerHeartbeat
 from objecta.settings import Settings
+from objecta.waking_broker import WakingRedisBroker
 
 # A tick that waited this long in the queue is dropped by periodiq; jobs that
 # must not miss a period catch up on the next tick (see schedules/).
@@ -40,13 +42,17 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         # No URL yet (a process importing the worker modules before `objecta up` chose the embedded one's):
         # Redis' default address, as Dramatiq would use; nothing connects until a message is sent or fetched.
         pool = redis.ConnectionPool.from_url(url, **redis_options()) if url else redis.ConnectionPool(**redis_options())
-        broker = RedisBroker(connection_pool=pool, namespace=settings.broker.namespace,
-                             heartbeat_timeout=settings.broker.heartbeat_timeout_ms,
-                             maintenance_chance=settings.broker.maintenance_chance)
+        options = dict(connection_pool=pool, namespace=settings.broker.namespace,
+                       heartbeat_timeout=settings.broker.heartbeat_timeout_ms,
+                       maintenance_chance=settings.broker.maintenance_chance)
+        broker = (WakingRedisBroker(idle_wait=settings.broker.idle_wait_ms / 1000, **options)
+                  if settings.broker.idle_wait_ms else RedisBroker(**options))
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware(skip_delay=SCHEDULE_SKIP_DELAY))
     broker.add_middleware(DieWithPool())
+    # Beats only in worker processes: `objecta status` and the admin health route count them per queue.
+    broker.add_middleware(WorkerHeartbeat(redis_url=settings.redis.url, namespace=settings.broker.namespace))
     if settings.broker.org_concurrency:
         broker.add_middleware(OrgFairness.from_settings(settings))
     return broker

@@ -1,4 +1,4 @@
-"""The `objecta` console script: `up`, `migrate`, `billing sync-catalog`, `aggregate`."""
+"""The `objecta` console script: `up`, `migrate`, `billing sync-catalog`, `admin`, `aggregate`, `status`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     for verb in ("disable", "enable"):
         toggle = admin_commands.add_parser(verb, help=f"{verb} an admin (their sessions stop at once)")
         toggle.add_argument("--email", required=True)
+    reset = admin_commands.add_parser("reset-totp", help="a lost authenticator: new TOTP secret and recovery codes "
+                                                         "(JSON), every session of the admin revoked")
+    reset.add_argument("--email", required=True)
     admin_commands.add_parser("verify-audit", help="check the audit log's hash chain; exit 1 at the first bad row")
+    status = commands.add_parser("status", help="queues, workers, scheduler, relay and dependencies on one screen")
+    status.add_argument("--json", action="store_true", help="the same report as JSON (as GET /admin/v1/system/health)")
     aggregate = commands.add_parser("aggregate", help="run the nightly analytics roll-up now for UTC days")
     aggregate.add_argument("--date", help="one day, YYYY-MM-DD (or today, yesterday)")
     aggregate.add_argument("--from", dest="first", help="first day of a range, YYYY-MM-DD")
@@ -73,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         return run(settings, args)
     if args.command == "aggregate":
         return _aggregate(settings, args)
+    if args.command == "status":
+        from objecta.status import run as status
+        return status(settings, args.json)
     return 1
 
 

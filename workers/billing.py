@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from domain.billing import service as billing
-from domain.billing import webhooks
+from domain.billing import trial_extension, webhooks
 from workers.actors import job_actor
 from workers.runner import command_actor
 from workers.context import context
@@ -35,6 +35,12 @@ async def resume(session, command, ctx) -> dict:
 @command_actor(billing.CHANGE_PLAN)
 async def change_plan(session, command, ctx) -> dict:
     return await billing.change_plan(session, command, ctx.payments)
+
+
+@command_actor(trial_extension.EXTEND_TRIAL)
+async def extend_trial(session, command, ctx) -> dict:
+    """An admin moved the trial's end (docs/admin.md): Stripe, then our copy."""
+    return await trial_extension.extend(session, command, ctx.payments)
 
 
 @job_actor(webhooks.HANDLE, max_retries=8, min_backoff=1_000, max_backoff=300_000)

@@ -5,6 +5,9 @@ workers.maintenance` name this module first. This is the one place configuration
 happens at import time, because Dramatiq's CLI wants a module-level broker.
 """
 
+import sys
+from pathlib import Path
+
 import dramatiq
 
 from objecta import observability
@@ -12,6 +15,7 @@ from objecta.broker import build_broker
 from objecta.settings import load
 
 settings = load()
-observability.setup(settings, "worker", dramatiq=True)
+# `periodiq workers.broker ...` (the scheduler) imports this module too: name it apart in logs and Sentry.
+observability.setup(settings, "scheduler" if "periodiq" in Path(sys.argv[0]).name else "worker", dramatiq=True)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)

@@ -94,6 +94,17 @@ class StripePayments:
             subscription_id, {"items": [item]}, {"idempotency_key": idempotency_key}))
         return self._subscription_state(updated.to_dict())
 
+    async def set_trial_end(self, subscription_id: str, trial_end: int, *,
+                            idempotency_key: str) -> SubscriptionState:
+        """A later trial end: `proration_behavior: none`, since a trial has nothing to prorate."""
+        updated = await _call(self.client.v1.subscriptions.update_async(
+            subscription_id, self._trial_end_params(trial_end), {"idempotency_key": idempotency_key}))
+        return self._subscription_state(updated.to_dict())
+
+    @staticmethod
+    def _trial_end_params(trial_end: int) -> dict[str, Any]:
+        return {"trial_end": trial_end, "proration_behavior": "none"}
+
     async def subscription(self, subscription_id: str) -> SubscriptionState:
         found = await _call(self.client.v1.subscriptions.retrieve_async(subscription_id))
         return self._subscription_state(found.to_dict())
@@ -167,6 +178,10 @@ class StandInPayments(StripePayments):
             raise CardDeclined("your card was declined when we charged the first invoice",
                                details={"code": "card_declined", "subscription": state.id})
         return state
+
+    @staticmethod
+    def _trial_end_params(trial_end: int) -> dict[str, Any]:
+        return {"trial_end": trial_end}  # the stand-in refuses `proration_behavior` (and prorates nothing)
 
     def _subscription_state(self, raw: dict[str, Any]) -> SubscriptionState:
         state = subscription_state(raw)

@@ -18,7 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import pagination
 from domain.admin import repository
 from domain.admin.errors import CustomerNotFound
+from domain.billing import trial_extension
 from domain.billing.limits import PlanLimits
+from domain.commands import service as commands
+from domain.commands.models import Command, Idempotency
 from domain.realtime import Publisher, org_channel, publish_after_commit
 from domain.support import service as support
 
@@ -88,3 +91,24 @@ async def change(session: AsyncSession, publisher: Publisher, admin_id: uuid.UUI
         await repository.add_note(session, org_id, admin_id, change.note)
         done.append("noted")
     return done
+
+
+async def extend_trial(session: AsyncSession, org_id: uuid.UUID, *, days: int, admin_id: uuid.UUID,
+                       idempotency: Idempotency | None = None) -> Command:
+    """Accept a trial extension for the organization (a `billing` command; billing's rules refuse).
+
+    A retried request with the same Idempotency-Key answers the first command before any rule runs, as on
+    the tenant side: without it, a retry after the first extension finished would extend the trial again.
+    """
+    if await repository.customer(session, org_id) is None:
+        raise CustomerNotFound("no such organization")
+    earlier = await commands.replay(session, org_id, None, idempotency)
+    if earlier is not None:
+        return earlier
+    return await trial_extension.request_extension(session, org_id, days=days, admin_id=admin_id,
+                                                   idempotency=idempotency)
+
+
+async def command(session: AsyncSession, command_id: uuid.UUID) -> Command:
+    """Any organization's command, by id (system scope): how an admin follows what they started."""
+    return await commands.get(session, command_id)

@@ -66,3 +66,7 @@ class AdminNotAssignable(InvalidInput, AdminError):
     """Tickets are assigned to an existing, enabled admin who works tickets."""
 
     code = "admin_not_assignable"
+
+
+class AdminNotFound(NotFound, AdminError):
+    code = "admin_not_found"

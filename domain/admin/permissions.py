@@ -17,6 +17,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Suspending locks every member out at once: kept for the top role.
     "customers.suspend": frozenset({"superadmin"}),
     "customers.grant": frozenset({"billing", "superadmin"}),  # extra seats or agents
+    "customers.extend_trial": frozenset({"billing", "superadmin"}),  # a Stripe change: a billing command
     "tickets.read": frozenset({"support", "superadmin"}),
     "tickets.write": frozenset({"support", "superadmin"}),
     "broadcasts.send": frozenset({"superadmin"}),

@@ -66,6 +66,18 @@ async def use_totp_step(session: AsyncSession, admin_id: uuid.UUID, step: int) -
     return row.first() is not None
 
 
+async def set_totp_secret(session: AsyncSession, admin_id: uuid.UUID, secret: str) -> None:
+    """A new authenticator secret; the replay guard starts over with it (no step of it was ever used)."""
+    await session.execute(text("update admin_users set totp_secret = :s where id = :a"), {"a": admin_id, "s": secret})
+    await session.execute(text("delete from admin_totp_uses where admin_id = :a"), {"a": admin_id})
+
+
+async def revoke_all_sessions(session: AsyncSession, admin_id: uuid.UUID) -> int:
+    result = await session.execute(text(
+        "update admin_sessions set revoked_at = now() where admin_id = :a and revoked_at is null"), {"a": admin_id})
+    return result.rowcount
+
+
 async def add_recovery_codes(session: AsyncSession, admin_id: uuid.UUID, hashes: list[str]) -> None:
     await session.execute(text("delete from admin_recovery_codes where admin_id = :a"), {"a": admin_id})
     for code_hash in hashes:
@@ -293,3 +305,69 @@ async def organizations_on_plans(session: AsyncSession, plans: list[str]) -> lis
         where (case when s.status in {_LIVE} then s.plan else 'free' end) = any(:plans) order by o.id
     """), {"plans": plans})
     return list(rows.scalars())
+
+
+# An organization is active when someone or something of it acted: a command sent, a team or billing
+# change logged, or a message in one of its conversations (docs/admin.md, Dashboard).
+_ACTIVE_SINCE = """
+    select count(*) from (
+        select org_id from commands where created_at >= :since
+        union select org_id from activity_logs where created_at >= :since
+        union select org_id from messages where created_at >= :since
+    ) active
+"""
+
+
+async def organization_counts(session: AsyncSession, *, week_start: datetime, since_7: datetime,
+                              since_30: datetime) -> dict[str, int]:
+    row = (await session.execute(text(f"""
+        select (select count(*) from organizations) as total,
+               (select count(*) from organizations where created_at >= :week_start) as new_this_week,
+               (select count(*) from organizations where suspended_at is not null) as suspended,
+               ({_ACTIVE_SINCE.replace(':since', ':since_7')}) as active_7_days,
+               ({_ACTIVE_SINCE.replace(':since', ':since_30')}) as active_30_days
+    """), {"week_start": week_start, "since_7": since_7, "since_30": since_30})).mappings().one()
+    return dict(row)
+
+
+# Each organization's current subscription: the live one if any, else the latest (as billing reads it).
+_CURRENT_SUBSCRIPTIONS = """
+    select distinct on (s.org_id) s.org_id, s.plan, s.status, s.quantity, s.trial_end, s.current_period_end
+    from subscriptions s
+    order by s.org_id, s.status in ('active', 'trialing', 'past_due') desc, s.created_at desc
+"""
+
+
+async def subscription_mix(session: AsyncSession) -> list[dict[str, Any]]:
+    """(plan, status, quantity, organizations) over every organization's current subscription."""
+    rows = await session.execute(text(f"""
+        select plan, status, quantity, count(*) as organizations from ({_CURRENT_SUBSCRIPTIONS}) current
+        group by plan, status, quantity
+    """))
+    return rows_as_dicts(rows)
+
+
+async def subscriptions_in(session: AsyncSession, *, status: str, trial_end_before: datetime | None = None,
+                           limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """How many organizations' current subscription has `status` (and a trial ending before then), and the
+    first `limit` of them (soonest trial end or period end first)."""
+    where = "c.status = :status" + (" and c.trial_end > now() and c.trial_end <= :before" if trial_end_before else "")
+    params = {"status": status, "before": trial_end_before, "limit": limit}
+    total = (await session.execute(text(
+        f"select count(*) from ({_CURRENT_SUBSCRIPTIONS}) c where {where}"), params)).scalar()
+    rows = await session.execute(text(f"""
+        select o.id as org_id, o.name, c.plan, c.quantity, c.trial_end, c.current_period_end
+        from ({_CURRENT_SUBSCRIPTIONS}) c join organizations o on o.id = c.org_id
+        where {where} order by coalesce(c.trial_end, c.current_period_end) nulls last, o.id limit :limit
+    """), params)
+    return int(total or 0), rows_as_dicts(rows)
+
+
+async def ticket_counts(session: AsyncSession) -> dict[str, int]:
+    row = (await session.execute(text("""
+        select count(*) filter (where status = 'open') as open,
+               count(*) filter (where status = 'pending') as pending,
+               count(*) filter (where assignee_id is null) as unassigned
+        from support_tickets where status in ('open', 'pending')
+    """))).mappings().one()
+    return dict(row)

@@ -13,6 +13,7 @@ disabling an admin takes effect on the next request.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import secrets
 import uuid
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.accounts import passwords
 from domain.accounts.service import normalize_email
 from domain.admin import repository
-from domain.admin.errors import (AdminExists, AdminNotAssignable, AdminRefreshReused, AdminForbidden, AdminInvalidCredentials, AdminSessionEnded,
+from domain.admin.errors import (AdminExists, AdminNotFound, AdminNotAssignable, AdminRefreshReused, AdminForbidden, AdminInvalidCredentials, AdminSessionEnded,
                                  AdminSessionNotFound, AdminTokenInvalid, InvalidMfaCode, TooManyAttempts)
 from domain.admin.models import Admin, AdminPrincipal, AdminSession, AdminTokens, AdminUser, MfaChallenge
 from domain.admin.permissions import ROLES, allows
@@ -66,9 +67,7 @@ class AdminService:
                           totp_secret=pyotp.random_base32(), disabled_at=None, created_at=utcnow())
         if not await repository.insert_admin(session, admin):
             raise AdminExists(f"an admin with email {email} exists")
-        codes = [secrets.token_hex(8) for _ in range(RECOVERY_CODES)]
-        await repository.add_recovery_codes(session, admin.id, [hash_recovery_code(c) for c in codes])
-        return admin, [f"{c[:8]}-{c[8:]}" for c in codes]
+        return admin, await self._new_recovery_codes(session, admin.id)
 
     def otpauth_uri(self, admin: AdminUser) -> str:
         return pyotp.TOTP(admin.totp_secret).provisioning_uri(name=admin.email, issuer_name=self.totp_issuer)
@@ -76,6 +75,38 @@ class AdminService:
     async def set_disabled(self, session: AsyncSession, email: str, disabled: bool) -> bool:
         """Disable (or enable) an admin: their sessions stop working on the next request."""
         return await repository.set_disabled(session, normalize_email(email), disabled)
+
+    async def reset_totp(self, session: AsyncSession, email: str) -> tuple[AdminUser, list[str], int]:
+        """A lost authenticator: a new TOTP secret and new recovery codes, and every session of the admin
+        revoked (whoever holds the old device is out). The admin, the codes (shown once) and the sessions
+        revoked. An operator's CLI step, not a route: whoever lost the device cannot pass the code step."""
+        admin = await repository.admin_by_email(session, normalize_email(email))
+        if admin is None:
+            raise AdminNotFound(f"no admin with email {email}")
+        admin = dataclasses.replace(admin, totp_secret=pyotp.random_base32())
+        await repository.set_totp_secret(session, admin.id, admin.totp_secret)
+        codes = await self._new_recovery_codes(session, admin.id)
+        return admin, codes, await repository.revoke_all_sessions(session, admin.id)
+
+    async def regenerate_recovery_codes(self, session: AsyncSession, limiter: RateLimiter, admin: Admin, *,
+                                        code: str, ip: str | None) -> list[str]:
+        """New recovery codes for a signed-in admin who proves the device again with a fresh TOTP code
+        (once, throttled like the sign-in's code step); the old codes stop working."""
+        await self._refuse_if_throttled(limiter, "mfa", str(admin.id), ip)
+        found = await repository.admin_by_id(session, admin.id)
+        digits = code.strip().replace(" ", "")
+        step = self._matching_step(found.totp_secret, digits) if digits.isdigit() and len(digits) == 6 else None
+        if step is None or not await repository.use_totp_step(session, admin.id, step):
+            await self._count_failure(limiter, "mfa", str(admin.id), ip)
+            raise InvalidMfaCode("a fresh code of your authenticator app is needed (not a recovery code, "
+                                 "not one used already)")
+        return await self._new_recovery_codes(session, admin.id)
+
+    async def _new_recovery_codes(self, session: AsyncSession, admin_id: uuid.UUID) -> list[str]:
+        """RECOVERY_CODES new codes replacing the admin's old ones; stored hashed, answered once."""
+        codes = [secrets.token_hex(8) for _ in range(RECOVERY_CODES)]
+        await repository.add_recovery_codes(session, admin_id, [hash_recovery_code(c) for c in codes])
+        return [f"{c[:8]}-{c[8:]}" for c in codes]
 
     # Login -----------------------------------------------------------------------------------
 

@@ -87,3 +87,19 @@ class OrganizationRestricted(BillingError):
 
     status_code = 402
     code = "organization_restricted"
+
+
+class NoTrial(Conflict, BillingError):
+    """Only a subscription in its trial can have the trial extended."""
+
+    code = "no_trial"
+
+
+class TrialExtensionPending(Conflict, BillingError):
+    """An extension of this organization's trial is queued or running: a second click would add twice."""
+
+    code = "trial_extension_pending"
+
+
+class TrialTooLong(InvalidInput, BillingError):
+    code = "trial_too_long"

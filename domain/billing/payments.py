@@ -70,6 +70,10 @@ class Payments(Protocol):
     async def change_plan(self, subscription_id: str, plan: Plan, seats: int, *,
                           idempotency_key: str) -> SubscriptionState: ...
 
+    async def set_trial_end(self, subscription_id: str, trial_end: int, *,
+                            idempotency_key: str) -> SubscriptionState:
+        """Move a trialing subscription's trial end (unix seconds); nothing is charged or prorated."""
+
     async def subscription(self, subscription_id: str) -> SubscriptionState: ...
 
     async def invoice(self, invoice_id: str) -> InvoiceState: ...

@@ -229,3 +229,16 @@ async def restricted_at(session: AsyncSession, org_id: uuid.UUID) -> datetime | 
     found = await session.execute(text("select restricted_at from billing_customers where org_id = :org"),
                                   {"org": org_id})
     return found.scalar_one_or_none()
+
+
+async def count_unhandled_events(session: AsyncSession) -> tuple[int, datetime | None]:
+    """Stripe events stored and not handled yet, and when the oldest arrived (system scope)."""
+    row = (await session.execute(text(
+        "select count(*), min(received_at) from stripe_events where handled_at is null"))).one()
+    return int(row[0]), row[1]
+
+
+async def forget_trial_reminder(session: AsyncSession, stripe_subscription_id: str) -> None:
+    """A trial's end moved: its reminder is due again before the new end (billing.remind_trials)."""
+    await session.execute(update(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription_id)
+                          .values(trial_reminded_at=None))

@@ -59,3 +59,17 @@ async def stale(session: AsyncSession, queued_before: datetime, running_before: 
 
 async def touch(session: AsyncSession, command_ids: list[uuid.UUID], when: datetime) -> None:
     await session.execute(update(Command).where(Command.id.in_(command_ids)).values(updated_at=when))
+
+
+async def count_failed_since(session: AsyncSession, since: datetime) -> int:
+    """Commands of every organization that failed since then (system scope)."""
+    row = await session.execute(text("select count(*) from commands where status = 'failed' and finished_at >= :since"),
+                                {"since": since})
+    return int(row.scalar() or 0)
+
+
+async def unfinished_of_kind(session: AsyncSession, org_id: uuid.UUID, kind: str) -> Command | None:
+    """The organization's queued or running command of `kind`, if any."""
+    query = select(Command).where(Command.org_id == org_id, Command.kind == kind,
+                                  Command.status.in_((QUEUED, RUNNING))).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()

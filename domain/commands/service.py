@@ -10,7 +10,7 @@ to the sender once its transaction commits.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -160,3 +160,13 @@ async def resend_stale(session: AsyncSession, *, queued_for: int, running_for: i
 def _readable(error: str) -> str:
     return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"
 
+
+
+async def failed_since(session: AsyncSession, since: datetime) -> int:
+    """How many commands failed (for good) since `since`, every organization (system scope): a health figure."""
+    return await repository.count_failed_since(session, since)
+
+
+async def unfinished(session: AsyncSession, org_id: uuid.UUID, kind: CommandKind) -> Command | None:
+    """A queued or running command of `kind` in the organization: for rules that refuse a second one meanwhile."""
+    return await repository.unfinished_of_kind(session, org_id, kind.name)

@@ -43,3 +43,12 @@ async def runs(session: AsyncSession, job: str) -> list[tuple[datetime, str, int
         "select scheduled_for, status, attempts from scheduled_runs where job = :job order by scheduled_for"),
         {"job": job})
     return [tuple(r) for r in rows]
+
+
+async def latest(session: AsyncSession) -> dict[str, tuple[datetime, str, datetime | None]]:
+    """Each job's latest claimed period: (scheduled_for, status, finished_at)."""
+    rows = await session.execute(text("""
+        select distinct on (job) job, scheduled_for, status, finished_at
+        from scheduled_runs order by job, scheduled_for desc
+    """))
+    return {job: (period, status, finished) for job, period, status, finished in rows}

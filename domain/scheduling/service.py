@@ -52,3 +52,8 @@ async def finish(session: AsyncSession, job: str, period: datetime, error: str |
 
 async def runs(session: AsyncSession, job: str) -> list[tuple[datetime, str, int]]:
     return await repository.runs(session, job)
+
+
+async def latest_runs(session: AsyncSession) -> dict[str, tuple[datetime, str, datetime | None]]:
+    """Each job's latest claimed period, with its status and when it finished: the scheduler's last ticks."""
+    return await repository.latest(session)

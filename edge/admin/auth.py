@@ -135,5 +135,27 @@ async def logout(admin: AdminCaller, admin_service: AdminService) -> None:
         await admin_service.revoke(session, who, who.session_id)
 
 
+class FreshCodeBody(Body):
+    code: Annotated[str, Clean, msgspec.Meta(min_length=1, max_length=64, description=(
+        "A fresh 6-digit code of the authenticator app (not a recovery code; each code works once)."))]
+
+
+class RecoveryCodesOut(msgspec.Struct):
+    recovery_codes: Annotated[list[str], Described(
+        "Ten one-time codes, shown this once (stored hashed); the previous ones no longer work.")]
+
+
+@post("/recovery-codes", status_code=HTTP_200_OK,
+      summary="Replace the caller's recovery codes (needs a fresh authenticator code)",
+      raises=[InvalidMfaCode, TooManyAttempts], opt=audit("admin.recovery_codes.regenerate", "admin_user"))
+async def regenerate_recovery_codes(request: Request, admin: AdminCaller, admin_service: AdminService,
+                                    rate_limiter: RateLimiter, data: FreshCodeBody) -> RecoveryCodesOut:
+    async with admin("sessions.own") as (session, who, entry):
+        entry.resource_id = str(who.id)
+        codes = await admin_service.regenerate_recovery_codes(session, rate_limiter, who, code=data.code,
+                                                              ip=client_ip(request))
+    return RecoveryCodesOut(codes)
+
+
 admin_auth_router = Router("/admin/v1/auth", tags=["admin"], route_handlers=[
-    login, mfa, refresh, list_sessions, revoke_session, logout])
+    login, mfa, refresh, list_sessions, revoke_session, logout, regenerate_recovery_codes])

@@ -17,10 +17,12 @@ from domain.analytics.counters import HotCounters
 from domain.analytics.errors import InvalidApiKey, InvalidEvents, InvalidPeriod
 from domain.analytics.models import (MAX_BATCH_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENTS, MAX_FUTURE_SECONDS,
                                      MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN)
+from domain.ratelimit import Check, RateLimiter
 from edge.auth import EventSender, Tenant, bearer_token
 from edge.event_batch import EventsRequest
+from edge.ratelimits import enforce
 from edge.schemas import Body, Clean
-from objecta.settings import AnalyticsSettings
+from objecta.settings import AnalyticsSettings, Settings
 
 EventId = Annotated[str, Clean, msgspec.Meta(
     min_length=1, max_length=MAX_EVENT_ID_LENGTH,
@@ -76,10 +78,13 @@ async def check_batch_shape(request: Request) -> None:
                   "`Authorization: Bearer obk_...` from a server. Events are stored and counted within about a "
                   "second; `accepted` counts duplicates too. Retrying is safe without an Idempotency-Key: each "
                   "event's `event_id` is its idempotency key.")
-async def send_events(event_sender: EventSender, analytics_settings: AnalyticsSettings,
-                      data: EventBatch) -> EventsAccepted:
+async def send_events(event_sender: EventSender, analytics_settings: AnalyticsSettings, rate_limiter: RateLimiter,
+                      settings: Settings, data: EventBatch) -> EventsAccepted:
     # `data.events` are edge.event_batch.WireEvent: the contract's fields, `properties` as raw JSON.
     async with event_sender() as (session, sender):
+        if event_sender.principal is None:  # an API key: its organization is known only now (edge/ratelimits.py)
+            requests, window = settings.rate_limits["events_per_org"]
+            await enforce(rate_limiter, [Check("events_per_org", f"org:{sender.org_id}", requests, window)])
         accepted = await analytics.accept_batch(session, sender, data.events,
                                                 retention_days=analytics_settings.retention_days)
     return EventsAccepted(accepted.accepted, accepted.batch_id)

@@ -1,7 +1,7 @@
 """Analytics: the system-scope policy of analytics_events written so the planner can aggregate in parallel.
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-30
 
 `(select current_setting('app.scope', true)) = 'system'` and
@@ -19,7 +19,7 @@ their index (docs/decisions.md, 108).
 from alembic import op
 
 revision = "0018"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
