@@ -43,7 +43,7 @@ from litestar import Request, Response, post
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.result import report, skipped, smoke  # noqa: E402
+from bench.result import report, skipped, smoke, without_rate_limits  # noqa: E402
 
 AGENTS = 256  # spread the row locks: concurrent deploys of one agent serialize, by design
 WRK_MISSING = "wrk missing (Debian: apt-get install wrk)"
@@ -166,6 +166,7 @@ end
 
 def main() -> int:
     tiny = smoke()
+    without_rate_limits()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=1 if tiny else 10)
     parser.add_argument("--connections", type=int, default=8 if tiny else 64)

@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.result import report, smoke  # noqa: E402
+from bench.result import report, smoke, without_rate_limits  # noqa: E402
 
 SIZE = 1000  # events per batch (the API's maximum); --size changes it
 
@@ -117,6 +117,7 @@ def _wait(port: int, process: subprocess.Popen) -> None:
 
 def main() -> int:
     tiny = smoke()
+    without_rate_limits()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=8 if tiny else 120)
     parser.add_argument("--clients", type=int, default=2 if tiny else 8)

@@ -36,7 +36,7 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.result import report, smoke  # noqa: E402
+from bench.result import report, smoke, without_rate_limits  # noqa: E402
 from domain.realtime import RedisPublisher, user_channel  # noqa: E402
 from objecta.embedded import free_port  # noqa: E402
 
@@ -166,6 +166,7 @@ def env_redis(env: dict) -> str:
 
 def main() -> int:
     tiny = smoke()
+    without_rate_limits()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=20 if tiny else 100, help="notifications per second")
     parser.add_argument("--seconds", type=int, default=1 if tiny else 30)

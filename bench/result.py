@@ -38,3 +38,11 @@ def report(name: str, *, figure: str, baseline: str, ratio: float, target: str, 
 def skipped(name: str, reason: str) -> None:
     """A benchmark that could not run here (e.g. wrk missing), said the same machine-readable way."""
     print(PREFIX + json.dumps({"name": name, "skipped": reason}), flush=True)
+
+
+def without_rate_limits() -> None:
+    """Raise every rate limit out of reach for this process and the servers it starts: a benchmark
+    measures throughput, and the limits (objecta/settings.py) would answer it 429."""
+    from objecta.settings import RATE_LIMIT_DEFAULTS
+
+    os.environ.update({f"RATE_LIMIT_{name.upper()}": "1000000000/60" for name in RATE_LIMIT_DEFAULTS})
