@@ -2,6 +2,7 @@
 
     make bench            (1,000,000 events: 100 organizations × 50 agents)
     .venv/bin/python bench/aggregate.py --events 10000000 --orgs 1000 --agents 50   (the issue's size)
+    make bench-smoke      (--smoke or BENCH_SMOKE=1: 10,000 events, to prove it still runs)
 
 Starts the embedded Postgres (or uses DATABASE_URL), writes one UTC day of
 events into `analytics_events` with SQL (generate_series, as the owner), then
@@ -29,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.result import report, smoke  # noqa: E402
+
 DAY = date(2026, 11, 2)
 
 FILL = """
@@ -53,10 +56,11 @@ group by org_id, agent_id
 
 
 def main() -> int:
+    tiny = smoke()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--orgs", type=int, default=100)
-    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--events", type=int, default=10_000 if tiny else 1_000_000)
+    parser.add_argument("--orgs", type=int, default=10 if tiny else 100)
+    parser.add_argument("--agents", type=int, default=5 if tiny else 50)
     args = parser.parse_args()
 
     import psycopg
@@ -113,7 +117,10 @@ def main() -> int:
         print(f"raw GROUP BY (owner, read only):          {raw_time:7.2f} s ({args.events / raw_time:,.0f} events/s)")
         print(f"aggregate_day (app role, RLS, 2 upserts): {job_time:7.2f} s ({args.events / job_time:,.0f} events/s;"
               f" {summary.organizations} organizations, {summary.agent_rows} agent rows)")
-        print(f"ratio={raw_time / job_time:.3f}")
+        ratio = raw_time / job_time
+        print(f"ratio={ratio:.3f}")
+        report("aggregate", figure=f"{job_time:.2f} s job ({args.events:,} events)",
+               baseline=f"{raw_time:.2f} s GROUP BY", ratio=ratio, target=">= 0.8", met=ratio >= 0.8)
     shutil.rmtree(home, ignore_errors=True)
     return 0
 

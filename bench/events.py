@@ -1,6 +1,7 @@
 """Benchmark: events committed end to end through the edge and the events worker, against a raw COPY.
 
     make bench            (or: .venv/bin/python bench/events.py [--batches 120] [--clients 8] [--orgs 4])
+    make bench-smoke      (--smoke or BENCH_SMOKE=1: 8 batches of 100, to prove it still runs)
 
 Starts the embedded Postgres and Valkey (or uses DATABASE_URL / REDIS_URL),
 one uvicorn process (`--edge-processes`) with the real edge and one Dramatiq pool for the
@@ -37,7 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SIZE = 1000
+from bench.result import report, smoke, without_rate_limits  # noqa: E402
+
+SIZE = 1000  # events per batch (the API's maximum); --size changes it
 
 
 def _http(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
@@ -52,11 +55,11 @@ def _http(port: int, method: str, path: str, body: dict | None = None, token: st
     return json.loads(payload or b"{}")
 
 
-def _batches(count: int, agents: list[str]) -> list[bytes]:
+def _batches(count: int, agents: list[str], size: int) -> list[bytes]:
     now = datetime.now(timezone.utc).isoformat()
     return [json.dumps({"events": [
         {"event_id": uuid.uuid4().hex, "name": "page.view", "agent_id": agents[i % len(agents)], "occurred_at": now,
-         "properties": {"path": f"/docs/{i % 50}", "ms": i % 700}} for i in range(SIZE)]}).encode()
+         "properties": {"path": f"/docs/{i % 50}", "ms": i % 700}} for i in range(size)]}).encode()
         for _ in range(count)]
 
 
@@ -113,11 +116,15 @@ def _wait(port: int, process: subprocess.Popen) -> None:
 
 
 def main() -> int:
+    tiny = smoke()
+    without_rate_limits()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=120)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--orgs", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=8 if tiny else 120)
+    parser.add_argument("--clients", type=int, default=2 if tiny else 8)
+    parser.add_argument("--orgs", type=int, default=1 if tiny else 4)
+    parser.add_argument("--size", type=int, default=100 if tiny else SIZE, help="events per batch")
     parser.add_argument("--edge-processes", type=int, default=1)
+    parser.add_argument("--worker-threads", type=int, default=8)
     args = parser.parse_args()
 
     import psycopg
@@ -144,7 +151,8 @@ def main() -> int:
         with open(worker_log, "wb") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "dramatiq", "workers.broker", "workers.events", "--processes", "1",
-                 "--threads", "8", "-v"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, process_group=0,
+                 "--threads", str(args.worker_threads), "-v"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                process_group=0,
                 env={**os.environ, "LOG_LEVEL": "DEBUG", "dramatiq_worker_timeout": "100"})
         try:
             _wait(port, edge)
@@ -156,8 +164,8 @@ def main() -> int:
                 key = _http(port, "POST", "/v1/api-keys", {"name": "bench"}, token)["key"]
                 agents = [_http(port, "POST", "/v1/agents", {"name": f"a{i}", "model": "gpt-4o"}, token)["id"]
                           for i in range(5)]
-                work += [(key, body) for body in _batches(args.batches // args.orgs, agents)]
-            total = len(work) * SIZE
+                work += [(key, body) for body in _batches(args.batches // args.orgs, agents, args.size)]
+            total = len(work) * args.size
             owner = psycopg.connect(settings.database.url, autocommit=True)
             def usage() -> dict[str, float]:
                 found = {"edge": _cpu_tree(edge.pid), "worker": _cpu_tree(worker.pid)}
@@ -184,17 +192,20 @@ def main() -> int:
             owner.close()
             time.sleep(1)  # the last timing lines reach the log
             stages = _stages(worker_log)
-            print(f"events: {total} in {len(work)} batches of {SIZE}, {args.clients} clients, {args.orgs} orgs")
+            print(f"events: {total} in {len(work)} batches of {args.size}, {args.clients} clients, {args.orgs} orgs")
             print(f"end to end (edge + events worker, committed): {total / end_to_end:10.0f} events/s "
                   f"({end_to_end:.2f} s; all accepted after {accepted:.2f} s)")
             print(f"raw COPY into analytics_events:              {total / raw:10.0f} events/s ({raw:.2f} s)")
-            print(f"stage breakdown per batch of {SIZE} (ms): edge accept p50 "
+            print(f"stage breakdown per batch of {args.size} (ms): edge accept p50 "
                   f"{statistics.median(latencies) * 1000:.1f} / mean {statistics.mean(latencies) * 1000:.1f}, "
                   + ", ".join(f"{name.replace('_', ' ')} {value:.1f}" for name, value in stages.items()))
             print("CPU during the end-to-end run (share of one core): " + ", ".join(
                 f"{name} {seconds / end_to_end * 100:.0f}%" for name, seconds in cpu.items())
                   + f" (the machine has {os.cpu_count()} cores)")
-            print(f"ratio={(total / end_to_end) / (total / raw):.3f}")
+            ratio = (total / end_to_end) / (total / raw)
+            print(f"ratio={ratio:.3f}")
+            report("events", figure=f"{total / end_to_end:,.0f} events/s", baseline=f"{total / raw:,.0f} rows/s COPY",
+                   ratio=ratio, target=">= 0.5", met=ratio >= 0.5)
         finally:
             edge.send_signal(signal.SIGTERM)
             worker.send_signal(signal.SIGTERM)

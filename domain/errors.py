@@ -60,15 +60,25 @@ class InvalidInput(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too many requests of one kind; `retry_after` seconds until the window resets."""
+    """Too many requests of one kind; `retry_after` seconds until the window resets.
+
+    Its headers are Retry-After and the IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers):
+    `RateLimit: "<policy>";r=0;t=<seconds>` always, `RateLimit-Policy: "<policy>";q=<requests>;w=<seconds>`
+    when the limit is known (`limit`, `window`).
+    """
 
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: int, details: Any = None, code: str | None = None):
+    def __init__(self, message: str, *, retry_after: int, details: Any = None, code: str | None = None,
+                 policy: str | None = None, limit: int | None = None, window: int | None = None):
         super().__init__(message, details=details, code=code)
         self.retry_after = retry_after
+        self.policy, self.limit, self.window = policy or self.code, limit, window
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        headers = {"Retry-After": str(self.retry_after), "RateLimit": f'"{self.policy}";r=0;t={self.retry_after}'}
+        if self.limit is not None and self.window is not None:
+            headers["RateLimit-Policy"] = f'"{self.policy}";q={self.limit};w={self.window}'
+        return headers

@@ -51,6 +51,15 @@ class Tenant:
             member = await self.accounts.authorize(session, self.principal, permission)
             yield session, member
 
+    @asynccontextmanager
+    async def person(self) -> AsyncIterator[tuple[AsyncSession, Principal]]:
+        """The request's one transaction for a route about the person, not an organization (logout, password,
+        email, creating an organization): only the login must be live, so a person with no organization
+        gets here too. Nothing of any organization is visible in it."""
+        async with self.db.transaction(user_id=self.principal.user_id) as session:
+            await self.accounts.require_live_session(session, self.principal)
+            yield session, self.principal
+
 
 def provide_tenant(request: Request, db: Database, accounts: AccountService) -> Tenant:
     """Dependency `tenant`: verifies the bearer token (no I/O yet)."""

@@ -26,14 +26,15 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.openapi.spec import (
-    Components, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema, SecurityScheme)
+    Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema, SecurityScheme)
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.routes import HTTPRoute
 
-from domain.accounts.errors import InvalidToken, OrganizationSuspended
+from domain.accounts.errors import InvalidToken, NoOrganization, OrganizationSuspended
 from domain.admin.errors import AdminForbidden, AdminSessionEnded, AdminTokenInvalid, NetworkNotAllowed
 from domain.analytics.errors import ApiKeyNotAllowed
 from domain.errors import Forbidden, Unauthorized
+from edge.ratelimits import is_limited
 from edge.schemas import Body
 
 ERROR = "Error"
@@ -45,12 +46,20 @@ TOO_LARGE = [(413, "payload_too_large")]
 NOT_FOUND = [(404, "not_found")]
 AUTHENTICATED = [(401, Unauthorized.code), (401, "missing_token"), (401, InvalidToken.code), (401, "token_expired"),
                  (401, "session_revoked"), (403, Forbidden.code), (403, OrganizationSuspended.code),
-                 (403, ApiKeyNotAllowed.code)]
+                 (403, NoOrganization.code), (403, ApiKeyNotAllowed.code)]
 # The admin guard: a tenant token answers `invalid_token` here (another key and audience).
 ADMIN_AUTHENTICATED = [(401, "missing_token"), (401, AdminTokenInvalid.code), (401, "token_expired"),
                        (401, AdminSessionEnded.code), (403, AdminForbidden.code), (403, NetworkNotAllowed.code)]
 # Codes some domain errors are raised with instead of their class's (`code=`).
 ALSO_RAISED_AS = {InvalidToken: ["token_expired", "refresh_token_revoked"]}
+# A limit of edge/ratelimits.py is spent (routes that declare one, and every `tenant` or `event_sender` route).
+RATE_LIMITED = [(429, "rate_limited")]
+# What every 429 carries (domain/errors.RateLimited): (name, required, description).
+RATE_LIMIT_HEADERS = [
+    ("Retry-After", True, "Seconds until the spent limit's window resets."),
+    ("RateLimit", True, 'The spent limit (IETF draft-ietf-httpapi-ratelimit-headers): `"<policy>";r=0;t=<seconds>`.'),
+    ("RateLimit-Policy", False, 'The limit itself: `"<policy>";q=<requests>;w=<window seconds>`.'),
+]
 # The database, Redis or the broker cannot be reached right now; retrying later can help.
 UNAVAILABLE = [(503, "unavailable")]
 # The dependencies (edge/app.py, `EdgeServices`) through which a handler reaches them.
@@ -114,6 +123,8 @@ def _complete_operation(operation: Operation, handler: Any, components: Componen
     if "admin" in parameters:
         errors += ADMIN_AUTHENTICATED
         operation.security = [{ADMIN_BEARER: []}]
+    if is_limited(handler):  # counted in Redis first: a 503 when it cannot be reached (decision 60)
+        errors += RATE_LIMITED + UNAVAILABLE
     for error in handler.raises or []:
         errors += [(error.status_code, code) for code in [error.code, *ALSO_RAISED_AS.get(error, [])]]
     codes: dict[int, list[str]] = defaultdict(list)
@@ -126,9 +137,15 @@ def _complete_operation(operation: Operation, handler: Any, components: Componen
 
 
 def _error_response(status: int, codes: list[str]) -> OpenAPIResponse:
+    headers = None
+    if status == 429:
+        headers = {name: OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), required=required,
+                                       description=description)
+                   for name, required, description in RATE_LIMIT_HEADERS}
     return OpenAPIResponse(
         description=f"{HTTPStatus(status).phrase}: `error.code` is one of " + ", ".join(f"`{c}`" for c in codes),
-        content={"application/json": OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{ERROR}"))})
+        content={"application/json": OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{ERROR}"))},
+        headers=headers)
 
 
 def _forbid_unknown_fields(operation: Operation, body_type: Any, components: Components) -> None:

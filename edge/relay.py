@@ -41,6 +41,8 @@ from websockets.http11 import Request, Response
 from domain import realtime
 from domain.accounts.tokens import Principal
 from domain.errors import DomainError, error_body
+from domain.ratelimit import ConnectionSlots
+from edge import relay_limits
 from objecta import heartbeat, observability, wiring
 from objecta.metrics import exposition, m
 from objecta.settings import Settings, SettingsError, load
@@ -169,6 +171,7 @@ class Client:
         self._ready = asyncio.Event()
         self._closing: asyncio.Task | None = None
         self.suspended = False
+        self.slot = ""  # its lease among the session's open websockets (edge/relay_limits.py)
 
     def deliver(self, event_id: int, message: str) -> None:
         """Queue a live event; drop the client if its queue is full."""
@@ -341,6 +344,8 @@ class Relay:
                                        client_name=f"objecta-relay-{os.getpid()}")
         self.hub = Hub(self.redis)
         m()  # declared now: on the first connection it would hold the loop before that client subscribes
+        # A slot outlives its connection by at most this when a relay dies without giving it back.
+        self.slots = ConnectionSlots(self.redis, lease=max(5, int(self.recheck_interval * 3)))
         try:
             await self.hub.start()
             async with serve(self._serve_client, self.host, self.port, process_request=self._handshake,
@@ -396,8 +401,16 @@ class Relay:
         if raw_id is not None and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
             return refusal(400, "invalid_last_event_id", "last_event_id must be an id the relay sent",
                            {"field": "last_event_id"})
+        try:  # per login session: connects per window, websockets open at once (edge/relay_limits.py)
+            slot, refused = await relay_limits.admit(self.slots, self.settings, principal)
+        except Exception:
+            log.exception("could not check a relay login's connections")
+            return refusal(503, "unavailable", "the relay cannot check logins right now; retry shortly")
+        if refused is not None:
+            return refused
         connection.relay_client = Client(connection, principal, None if raw_id is None else int(raw_id),
                                          self.queue_size, self.close_timeout)
+        connection.relay_client.slot = slot
         return None
 
     async def _serve_client(self, connection: ServerConnection) -> None:
@@ -421,6 +434,7 @@ class Relay:
             finally:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
+                await self._release(client)
 
     async def _forward(self, client: Client) -> None:
         """Replay what the client missed, then send live events: each id once, in order."""
@@ -443,6 +457,7 @@ class Relay:
                     if not await self._still_allowed(client.principal):
                         client.drop(CloseCode.POLICY_VIOLATION, SESSION_ENDED)
                         return
+                    await self._renew(client)
                     recheck_at = loop.time() + self.recheck_interval
                 # Live events queued while the replay ran may be in it already.
                 if event is not None and event[0] > last_sent:
@@ -457,6 +472,18 @@ class Relay:
         except Exception:
             log.exception("forwarding to a client of user %s failed", client.principal.user_id)
             client.drop(CloseCode.INTERNAL_ERROR, "relay error; reconnect with last_event_id")
+
+    async def _renew(self, client: Client) -> None:
+        try:
+            await self.slots.renew(relay_limits.subject(client.principal), client.slot)
+        except Exception:  # a Redis blip: the next recheck renews it
+            log.warning("could not renew a websocket's slot", exc_info=True)
+
+    async def _release(self, client: Client) -> None:
+        try:
+            await self.slots.release(relay_limits.subject(client.principal), client.slot)
+        except Exception:  # its lease runs out instead
+            log.warning("could not give back a websocket's slot", exc_info=True)
 
     async def _still_allowed(self, principal: Principal) -> bool:
         try:

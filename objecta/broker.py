@@ -28,7 +28,7 @@ from objecta.embedded import die_with_parent
 from objecta.fairness import OrgFairness
 from objecta.heartbeat import WorkerHeartbeat
 from objecta.metrics import WorkerMetrics
-from objecta.observability import RequestContext
+from objecta.logs import RequestContext
 from objecta.settings import Settings
 from objecta.waking_broker import WakingRedisBroker
 

@@ -250,8 +250,10 @@ def start_localstripe(port: int, timeout: float = 30, log: Path | None = None) -
     if not port_is_free(port):
         raise EmbeddedError(f"port {port} for the Stripe stand-in is taken; set EMBEDDED_STRIPE_PORT")
     output = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen([str(executable), "--port", str(port), "--from-scratch"], stdout=output,
-                               stderr=subprocess.STDOUT, preexec_fn=die_with_parent, process_group=0)
+    # Through our loopback-only launcher: localstripe alone would listen on every interface.
+    process = subprocess.Popen([sys.executable, "-m", "objecta.stripe_stand_in", "--port", str(port),
+                                "--from-scratch"], stdout=output, stderr=subprocess.STDOUT,
+                               preexec_fn=die_with_parent, process_group=0)
     if log:
         output.close()
     wait_for_port(port, process, timeout, "Stripe stand-in (localstripe)", log)

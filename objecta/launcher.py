@@ -151,7 +151,10 @@ def application_processes(settings: Settings) -> list[tuple[str, str, list[str]]
     return [
         ("edge", f"http://{host}:{http.edge_port}",
          [python, "-m", "uvicorn", "--factory", "edge.app:create_app", "--host", host,
-          "--port", str(http.edge_port), "--no-access-log"]),
+          "--port", str(http.edge_port), "--no-access-log",
+          # The client's address is ours to work out (TRUSTED_PROXIES, edge/client_ip.py): uvicorn would
+          # otherwise believe X-Forwarded-For from any loopback peer.
+          "--no-proxy-headers"]),
         ("relay", f"ws://{host}:{http.relay_port}/?token=ACCESS_TOKEN",
          [python, "-m", "edge.relay", "--host", host, "--port", str(http.relay_port)]),
         # One process for every queue here; production runs a pool per queue.

@@ -1,129 +1,95 @@
-"""Logging and Sentry, set up the same way in every process.
+"""Logging and Sentry, set up the same way in every process (edge, relay, workers, scheduler).
 
-`LOG_FORMAT=json` makes every line one JSON object (`time`, `level`, `process`,
-`logger`, `message`, `request_id`, and `exception` with the traceback) for a log
-collector; the default stays the readable text. Either way every line passes
-`Redact`, which blanks what must never reach a log: passwords, tokens, secrets,
-Authorization headers, Stripe keys, API keys, card numbers.
+What leaves for Sentry is scrubbed twice: sentry_sdk's `EventScrubber` blanks values under sensitive
+keys anywhere in the event (headers, cookies, bodies, extra data, breadcrumbs), our `before_send`
+blanks what looks like a secret wherever it sits (a message, an exception's text): bearer tokens,
+JWTs, API keys, Stripe keys and webhook secrets, card numbers. Frames' local variables and request
+bodies are never sent: a password in a local or a body has no shape a pattern could catch.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
 
-import dramatiq
-
-from domain import correlation
+from objecta import logs
 from objecta.settings import Settings
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s {process} %(name)s: %(message)s"
-# Loggers that servers give handlers of their own; in JSON mode they go through ours.
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "websockets", "dramatiq", "periodiq")
-MASK = "[redacted]"
-
-# A key that names a secret, then its value (JSON, a query string, key=value or key: value).
-_SECRET_FIELD = re.compile(
-    r"""(?i)(["']?\b(?:password|new_password|current_password|passwd|secret|token|access_token|refresh_token|
-    mfa_token|api_key|apikey|authorization|client_secret|totp_secret|recovery_code|card_number|cvc|
-    stripe[_-]signature)\b["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,&;}]+)""", re.X)
-_SECRET_VALUES = [
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # a JWT
-    re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"),  # Stripe keys
-    re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]+"),
-    re.compile(r"\bobk_[A-Za-z0-9_-]+"),  # organization API keys
-    re.compile(r"\bSG\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # SendGrid keys
-]
-# 13 to 19 digits, in groups of four when separated: a card number if it passes Luhn's check.
-_CARD = re.compile(r"\b\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}\b")
+# Keys whose values never leave, on top of sentry_sdk's defaults (password, token, secret, cookie...).
+DENYLIST = ["card", "card_number", "cvc", "cvv", "exp_month", "exp_year", "payment_method",
+            "refresh_token", "access_token", "mfa_token", "recovery_code", "totp_secret",
+            "stripe_secret_key", "webhook_secret", "stripe-signature", "stripe_signature", "jwt_secret",
+            "sendgrid_api_key", "idempotency-key", "dsn", "database_url", "app_database_url", "redis_url",
+            "broker_url"]
+FILTERED = "[Filtered]"
+SECRET_SHAPES = re.compile("|".join([
+    r"\bbearer\s+[A-Za-z0-9._~+/=-]+",  # an Authorization value
+    r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",  # a JWT
+    r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9_]+",  # Stripe keys
+    r"\bwhsec_[A-Za-z0-9_+/=-]+",  # a Stripe webhook secret
+    r"\bobk_[A-Za-z0-9_-]+",  # an organization API key
+    r"(password|passwd|secret|token|cookie|authorization)=[^\s;,&]+",  # key=value in a URL or a log line
+    r"://[^/\s:@]+:[^/\s@]+@",  # credentials in a URL
+]), re.IGNORECASE)
 
 
-def _luhn(number: str) -> bool:
-    digits = [int(d) for d in number if d.isdigit()]
-    checksum = sum(digits[-1::-2]) + sum(sum(divmod(2 * d, 10)) for d in digits[-2::-2])
-    return 13 <= len(digits) <= 19 and checksum % 10 == 0
+# 13 to 19 digits, maybe grouped by spaces or dashes; blanked when the Luhn check says it is a card number.
+CARD_SHAPE = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
 
 
-def redact(text: str) -> str:
-    text = _SECRET_FIELD.sub(lambda found: found.group(1) + MASK, text)
-    for pattern in _SECRET_VALUES:
-        text = pattern.sub(MASK, text)
-    return _CARD.sub(lambda found: MASK if _luhn(found.group(0)) else found.group(0), text)
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, digit in enumerate(int(d) for d in reversed(digits)):
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
 
 
-class Redact(logging.Filter):
-    """On every handler: the final message and any traceback are redacted before they are written."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if not hasattr(record, "request_id"):
-            record.request_id = correlation.request_id.get()
-        return True
+def _card(match: re.Match) -> str:
+    return FILTERED if _luhn(re.sub(r"[ -]", "", match.group())) else match.group()
 
 
-class JsonFormatter(logging.Formatter):
-    def __init__(self, process: str):
-        super().__init__()
-        self.process = process
+def release() -> str:
+    try:
+        return f"objecta@{metadata.version('objecta')}"
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "objecta@unknown"
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                "level": record.levelname, "process": self.process, "pid": record.process,
-                "logger": record.name, "message": record.getMessage(),
-                "request_id": getattr(record, "request_id", None) or correlation.request_id.get()}
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(self.formatException(record.exc_info))
-        if record.exc_text:
-            line["exception"] = record.exc_text
-        return json.dumps(line, default=str)
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return CARD_SHAPE.sub(_card, SECRET_SHAPES.sub(FILTERED, value))
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`before_send` (and `before_send_transaction`): secrets by their shape, anywhere in the event."""
+    return _scrub(event)
+
+
+def scrub_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _scrub(crumb)
 
 
 def setup(settings: Settings, process: str, *, dramatiq: bool = False) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=settings.log_level, format=TEXT_FORMAT.format(process=process))
-    root.setLevel(settings.log_level)
-    json_lines = settings.observability.log_format == "json"
-    for handler in root.handlers:
-        if not any(isinstance(f, Redact) for f in handler.filters):
-            handler.addFilter(Redact())
-        # A worker process's handler is Dramatiq's pipe to its main process; pytest's capture is left alone.
-        if json_lines and not type(handler).__module__.startswith("_pytest"):
-            handler.setFormatter(JsonFormatter(process))
-    if json_lines:
-        for name in SERVER_LOGGERS:  # one format for every line of the process
-            server_logger = logging.getLogger(name)
-            server_logger.handlers.clear()
-            server_logger.propagate = True
+    logs.configure(settings, process)
     if settings.sentry_dsn:
         import sentry_sdk
+        from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
         integrations = []
         if dramatiq:
             from sentry_sdk.integrations.dramatiq import DramatiqIntegration
             integrations.append(DramatiqIntegration())
         sentry_sdk.init(dsn=settings.sentry_dsn, environment=settings.env, server_name=process,
-                        traces_sample_rate=0.0, send_default_pii=False, integrations=integrations)
-
-
-class RequestContext(dramatiq.Middleware):
-    """A worker runs each message under the request id it carries (the jobs it sends inherit it)."""
-
-    def before_process_message(self, broker, message) -> None:
-        correlation.request_id.set(message.options.get("request_id"))
-
-    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
-        correlation.request_id.set(None)
-
-    def after_skip_message(self, broker, message) -> None:
-        correlation.request_id.set(None)
+                        release=settings.sentry_release or release(), traces_sample_rate=0.0,
+                        send_default_pii=False, include_local_variables=False, max_request_body_size="never",
+                        event_scrubber=EventScrubber(denylist=DEFAULT_DENYLIST + DENYLIST, recursive=True),
+                        before_send=scrub_event, before_breadcrumb=scrub_breadcrumb, integrations=integrations)
+        sentry_sdk.set_tag("process", process)

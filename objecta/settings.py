@@ -95,6 +95,11 @@ class AuthSettings:
     access_token_ttl: int
     refresh_token_ttl: int
     bcrypt_rounds: int
+    # Failed logins per account: after `login_attempts` in `login_lock_seconds` the account's logins are
+    # refused until that window ends; after `login_daily_attempts` in a day, until the day's ends.
+    login_attempts: int = 5
+    login_lock_seconds: int = 900
+    login_daily_attempts: int = 20
     audience: str = "objecta"
     issuer: str = "objecta"
 
@@ -164,6 +169,40 @@ class HttpSettings:
     relay_port: int
     max_body_bytes: int
     app_url: str
+    # Proxies whose X-Forwarded-For is believed (edge/client_ip.py); empty: the socket's peer is the client.
+    trusted_proxies: tuple = ()
+    # Browser origins allowed by CORS (edge/headers.py); empty: no cross-origin browser access.
+    frontend_origins: tuple = ()
+
+
+# Every rate limit by name: (requests, seconds), overridable as RATE_LIMIT_<NAME>=<requests>/<seconds>.
+# What each one counts is in edge/ratelimits.py (public routes declare theirs with `rate_limited(name)`).
+RATE_LIMIT_DEFAULTS: dict[str, tuple[int, int]] = {
+    "signup": (10, 3600),  # per IP
+    "login": (30, 900),  # per IP (per account: domain/accounts)
+    "refresh": (120, 60),  # per IP
+    "invitation_accept": (30, 900),  # per IP: guessing tokens
+    "password_reset": (10, 3600),  # per IP: reset emails asked for (per address: domain/accounts)
+    "account_links": (30, 900),  # per IP: emailed tokens tried (verify, reset confirm, "this wasn't me")
+    "public": (60, 60),  # per IP, for a public route without a limit of its own
+    "person_reads": (600, 60),  # per person, authenticated GETs
+    "person_writes": (120, 60),  # per person, POST/PUT/PATCH/DELETE on tenant routes
+    "org_writes": (600, 60),  # per organization, the same writes
+    "events_per_sender": (300, 60),  # POST /v1/events batches per API key or person
+    "events_per_org": (600, 60),  # POST /v1/events batches per organization
+    "agent_errors_per_person": (10, 3600),  # POST /v1/agents/{id}/errors emails managers
+    "agent_errors_per_agent": (30, 3600),
+    "relay_connects": (30, 60),  # websocket handshakes per login session
+    "relay_connections": (10, 0),  # websockets open at once per login session (no window)
+}
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    limits: dict  # name -> (requests, seconds)
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        return self.limits[name]
 
 
 @dataclass(frozen=True)
@@ -184,6 +223,8 @@ class Settings:
     agents: AgentSettings
     admin: AdminSettings
     analytics: AnalyticsSettings = AnalyticsSettings(retention_days=90, high_traffic_per_hour=10_000)
+    rate_limits: RateLimitSettings = RateLimitSettings(dict(RATE_LIMIT_DEFAULTS))
+    sentry_release: str | None = None  # SENTRY_RELEASE; else objecta@<package version> (objecta/observability.py)
     observability: ObservabilitySettings = ObservabilitySettings()
 
     @property
@@ -245,6 +286,30 @@ def _networks(env, name, problems):
         except ValueError:
             problems.append(f"{name} must be CIDRs separated by commas; {part.strip()!r} is not one")
     return tuple(networks)
+
+
+def _rate_limits(env, problems) -> RateLimitSettings:
+    limits = dict(RATE_LIMIT_DEFAULTS)
+    for name in RATE_LIMIT_DEFAULTS:
+        key = "RATE_LIMIT_" + name.upper()
+        raw = (env.get(key) or "").strip()
+        if not raw:
+            continue
+        count, _, window = raw.partition("/")
+        if not (count.isdigit() and window.isdigit() and int(count) >= 1):
+            problems.append(f"{key} must be <requests>/<seconds>, e.g. 10/60; got {raw!r}")
+            continue
+        limits[name] = (int(count), int(window))
+    return RateLimitSettings(limits)
+
+
+def _origins(env, name, problems) -> tuple:
+    origins = tuple(o.strip().rstrip("/") for o in (env.get(name) or "").split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            problems.append(f"{name} must be origins like https://app.example.com, comma-separated; got {origin!r}")
+    return origins
 
 
 def redact(url: str) -> str:
@@ -341,6 +406,8 @@ def load(environ: dict | None = None) -> Settings:
         relay_port=_int(env, "RELAY_PORT", 8001, problems, minimum=1),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, problems, minimum=1024),
         app_url=(env.get("APP_URL") or "http://localhost:3000").rstrip("/"),
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES", problems) or (),
+        frontend_origins=_origins(env, "FRONTEND_ORIGINS", problems),
     )
     access_ttl = _int(env, "ACCESS_TOKEN_TTL", 900, problems, minimum=30)
     refresh_ttl = _int(env, "REFRESH_TOKEN_TTL", 30 * 86400, problems, minimum=60)
@@ -402,6 +469,7 @@ def load(environ: dict | None = None) -> Settings:
         retention_days=_int(env, "ANALYTICS_RETENTION_DAYS", 90, problems, minimum=2),
         high_traffic_per_hour=_int(env, "ANALYTICS_HIGH_TRAFFIC_PER_HOUR", 10_000, problems, minimum=1))
 
+    rate_limits = _rate_limits(env, problems)
     log_format = env.get("LOG_FORMAT", "text").lower()
     if log_format not in ("text", "json"):
         problems.append(f"LOG_FORMAT must be text or json; got {log_format!r}")
@@ -433,9 +501,14 @@ def load(environ: dict | None = None) -> Settings:
         env=mode, home=home, database=database, redis=redis,
         broker=broker, commands=commands, mail=mail,
         auth=AuthSettings(jwt_secret=jwt_secret, access_token_ttl=access_ttl,
-                          refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds),
+                          refresh_token_ttl=refresh_ttl, bcrypt_rounds=bcrypt_rounds,
+                          login_attempts=_int(env, "LOGIN_ATTEMPTS", 5, problems, minimum=1),
+                          login_lock_seconds=_int(env, "LOGIN_LOCK_SECONDS", 900, problems, minimum=1),
+                          login_daily_attempts=_int(env, "LOGIN_DAILY_ATTEMPTS", 20, problems, minimum=1)),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
-        agents=AgentSettings(simulated_models=simulated_models), analytics=analytics, observability=observability,
+        agents=AgentSettings(simulated_models=simulated_models), analytics=analytics, rate_limits=rate_limits,
+        observability=observability,
+        sentry_release=env.get("SENTRY_RELEASE") or None,
         admin=AdminSettings(jwt_secret=admin_secret, access_token_ttl=admin_access_ttl,
                             refresh_token_ttl=admin_refresh_ttl, mfa_token_ttl=300,
                             allowed_networks=allowed_networks, login_attempts=admin_attempts, attempt_window=900,

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
-from domain.accounts.service import AccountService
+from domain.accounts.service import AccountService, LoginLockout
+from domain.notifications.security import NotificationAlerts
 from domain.admin.service import AdminService
 from domain.admin.tokens import AdminTokenIssuer
 from domain.accounts.tokens import TokenIssuer
@@ -52,7 +53,9 @@ def accounts(settings: Settings) -> AccountService:
     auth = settings.auth
     issuer = TokenIssuer(auth.jwt_secret, audience=auth.audience, issuer=auth.issuer,
                          access_ttl=auth.access_token_ttl, refresh_ttl=auth.refresh_token_ttl)
-    return AccountService(issuer, auth.bcrypt_rounds)
+    return AccountService(issuer, auth.bcrypt_rounds, LoginLockout(
+        attempts=auth.login_attempts, window=auth.login_lock_seconds, daily=auth.login_daily_attempts),
+        alerts=NotificationAlerts())
 
 
 def admin(settings: Settings) -> AdminService:

@@ -8,7 +8,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.database", "tests.fixtures.redis", "tests.fixtures.app", "tests.fixtures.worker",
     "tests.fixtures.relay", "tests.fixtures.mail", "tests.fixtures.stripe",
-    "tests.fixtures.stripe_proxy",
+    "tests.fixtures.stripe_proxy", "tests.fixtures.sentry",
 ]
 
 logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -45,12 +45,14 @@ def test_nothing_imports_localstripe():
 # through ports of their own (`domain/team/limits.py`, `domain/agents/limits.py`) that billing implements.
 # The shared kernel (db, errors, jobs, models, pagination, ratelimit, realtime) is open to every one.
 CAPABILITIES = {
-    "accounts": set(),
+    # Accounts email their own people (verification and reset links). Alerts go through a port
+    # (domain/accounts/alerts.py) that notifications implement (domain/notifications/security.py).
+    "accounts": {"mail"},
     "activity": set(),
     "mail": set(),
     "scheduling": set(),
     "commands": set(),
-    "notifications": {"accounts", "mail"},
+    "notifications": {"accounts", "activity", "mail"},
     "analytics": {"notifications"},
     "agents": {"analytics", "commands", "notifications"},
     "team": {"accounts", "activity", "commands", "mail", "notifications"},

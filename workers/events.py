@@ -35,10 +35,11 @@ async def ingest(batch_id: str, org_id: str) -> None:
     try:
         async with ctx.db.transaction(org_id=org) as session:
             stored = await analytics.ingest(session, batch_uuid, today=_today())
-    except PartitionMissing as missing:
+    except PartitionMissing:
         # Events of a month nobody created a partition for yet (an old event on a fresh install).
         async with ctx.db.transaction(system=True) as session:
-            log.info("creating analytics partitions %s", await analytics.create_partitions(session, missing.months))
+            months = await analytics.missing_months(session, batch_uuid)
+            log.info("creating analytics partitions %s", await analytics.create_partitions(session, months))
         async with ctx.db.transaction(org_id=org) as session:
             stored = await analytics.ingest(session, batch_uuid, today=_today())
     if stored is None:

@@ -27,7 +27,7 @@ class Principal:
     """Who is calling: the verified claims of an access token."""
 
     user_id: uuid.UUID
-    org_id: uuid.UUID
+    org_id: uuid.UUID | None  # None: a person with no organization (they may create one or accept an invitation)
     session_id: uuid.UUID
 
 
@@ -36,7 +36,7 @@ class RefreshClaims:
     token_id: uuid.UUID
     session_id: uuid.UUID
     user_id: uuid.UUID
-    org_id: uuid.UUID
+    org_id: uuid.UUID | None
 
 
 class TokenIssuer:
@@ -64,19 +64,34 @@ class TokenIssuer:
             raise InvalidToken(f"not an {kind} token" if kind == ACCESS else f"not a {kind} token")
         return claims
 
-    def access_token(self, user_id: uuid.UUID, org_id: uuid.UUID, session_id: uuid.UUID) -> str:
-        return self._encode({"sub": str(user_id), "org": str(org_id), "sid": str(session_id), "typ": ACCESS},
+    def access_token(self, user_id: uuid.UUID, org_id: uuid.UUID | None, session_id: uuid.UUID) -> str:
+        return self._encode({"sub": str(user_id), "org": _org(org_id), "sid": str(session_id), "typ": ACCESS},
                             self.audience, self.access_ttl)
 
     def refresh_token(self, claims: RefreshClaims) -> str:
-        return self._encode({"sub": str(claims.user_id), "org": str(claims.org_id), "sid": str(claims.session_id),
+        return self._encode({"sub": str(claims.user_id), "org": _org(claims.org_id), "sid": str(claims.session_id),
                              "jti": str(claims.token_id), "typ": REFRESH},
                             f"{self.audience}:refresh", self.refresh_ttl)
+
+    def link_token(self, purpose: str, user_id: uuid.UUID, token_id: uuid.UUID, ttl: int) -> str:
+        """The signed token of an emailed link (`purpose`: verify_email, password_reset, not_me). Its
+        audience is the purpose's own, so no link can stand in for another or for a session token; its
+        `jti` is the `account_tokens` row that makes it single-use."""
+        return self._encode({"sub": str(user_id), "jti": str(token_id), "typ": purpose},
+                            f"{self.audience}:{purpose}", ttl)
+
+    def verify_link(self, token: str, purpose: str) -> tuple[uuid.UUID, uuid.UUID]:
+        """(user id, token row id) of a link token of `purpose`; `InvalidToken` if forged or expired."""
+        claims = self._decode(token, f"{self.audience}:{purpose}", purpose)
+        try:
+            return uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
+        except (KeyError, ValueError) as e:
+            raise InvalidToken("invalid token: malformed claims") from e
 
     def verify_access(self, token: str) -> Principal:
         claims = self._decode(token, self.audience, ACCESS)
         try:
-            return Principal(uuid.UUID(claims["sub"]), uuid.UUID(claims["org"]), uuid.UUID(claims["sid"]))
+            return Principal(uuid.UUID(claims["sub"]), _org_of(claims["org"]), uuid.UUID(claims["sid"]))
         except (KeyError, ValueError) as e:
             raise InvalidToken("invalid token: malformed claims") from e
 
@@ -84,6 +99,14 @@ class TokenIssuer:
         claims = self._decode(token, f"{self.audience}:refresh", REFRESH)
         try:
             return RefreshClaims(uuid.UUID(claims["jti"]), uuid.UUID(claims["sid"]),
-                                 uuid.UUID(claims["sub"]), uuid.UUID(claims["org"]))
+                                 uuid.UUID(claims["sub"]), _org_of(claims["org"]))
         except (KeyError, ValueError) as e:
             raise InvalidToken("invalid token: malformed claims") from e
+
+
+def _org(org_id: uuid.UUID | None) -> str:
+    return "" if org_id is None else str(org_id)  # "": a session with no organization
+
+
+def _org_of(claim: str) -> uuid.UUID | None:
+    return uuid.UUID(claim) if claim else None

@@ -12,7 +12,9 @@ from domain.models import Base, Identified, Timestamped
 ACTIONS = ("invitation.sent", "invitation.revoked", "invitation.accepted", "member.role_changed",
            "member.removed", "ownership.transferred",
            "billing.subscribed", "billing.subscription_changed", "billing.payment_failed", "billing.invoice_paid",
-           "billing.restricted", "billing.restored")
+           "billing.restricted", "billing.restored",
+           # Suspicious activity on a person's account (domain/notifications/security.py).
+           "security.new_sign_in", "security.failed_sign_ins", "security.refresh_token_reused", "security.not_me")
 
 
 class ActivityLog(Identified, Timestamped, Base):

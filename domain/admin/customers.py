@@ -21,7 +21,7 @@ from domain.admin.errors import CustomerNotFound
 from domain.billing import trial_extension
 from domain.billing.limits import PlanLimits
 from domain.commands import service as commands
-from domain.commands.models import Command
+from domain.commands.models import Command, Idempotency
 from domain.realtime import Publisher, org_channel, publish_after_commit
 from domain.support import service as support
 
@@ -93,11 +93,20 @@ async def change(session: AsyncSession, publisher: Publisher, admin_id: uuid.UUI
     return done
 
 
-async def extend_trial(session: AsyncSession, org_id: uuid.UUID, *, days: int, admin_id: uuid.UUID) -> Command:
-    """Accept a trial extension for the organization (a `billing` command; billing's rules refuse)."""
+async def extend_trial(session: AsyncSession, org_id: uuid.UUID, *, days: int, admin_id: uuid.UUID,
+                       idempotency: Idempotency | None = None) -> Command:
+    """Accept a trial extension for the organization (a `billing` command; billing's rules refuse).
+
+    A retried request with the same Idempotency-Key answers the first command before any rule runs, as on
+    the tenant side: without it, a retry after the first extension finished would extend the trial again.
+    """
     if await repository.customer(session, org_id) is None:
         raise CustomerNotFound("no such organization")
-    return await trial_extension.request_extension(session, org_id, days=days, admin_id=admin_id)
+    earlier = await commands.replay(session, org_id, None, idempotency)
+    if earlier is not None:
+        return earlier
+    return await trial_extension.request_extension(session, org_id, days=days, admin_id=admin_id,
+                                                   idempotency=idempotency)
 
 
 async def command(session: AsyncSession, command_id: uuid.UUID) -> Command:

@@ -31,7 +31,7 @@ MESSAGE, CONVERSATION, DEPLOY, AGENT_ERROR = "message.created", "conversation.cr
 PLATFORM_EVENTS = (MESSAGE, CONVERSATION, DEPLOY, AGENT_ERROR)
 
 
-class StoredEvent(msgspec.Struct, array_like=True):
+class StoredEvent(msgspec.Struct, array_like=True, gc=False):  # no cycles; thousands a batch
     """One event as the durable copy holds it: validated, occurred_at always set."""
 
     event_id: str

@@ -2,14 +2,13 @@
 
 Row-level security scopes every statement to the transaction's organization
 (or, for the nightly jobs, to the system scope); explicit org filters are for
-the planner. Events reach Postgres through COPY into a per-connection
-temporary staging table, then one statement moves the ones never seen before
-into `analytics_events` (see `store_events`).
+the planner. Events reach Postgres once, in the batch's durable copy written at
+accept; one statement expands it in Postgres and moves
+the ones never seen before into `analytics_events` (see `store_events`).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -71,66 +70,62 @@ async def insert_batch(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uu
 async def lock_batch(session: AsyncSession, batch_id: uuid.UUID):
     """The batch row, locked: a redelivery of the same batch waits here for the first to finish."""
     rows = await session.execute(text(
-        "select org_id, received_at, events, ingested_at, counts from event_batches where id = :id for update"),
+        "select org_id, received_at, ingested_at, counts from event_batches where id = :id for update"),
         {"id": batch_id})
     return rows.first()
 
 
-STAGING = ("create temp table if not exists analytics_staging (event_id text collate \"C\", name text, agent_id uuid, "
-           "occurred_at timestamptz, properties jsonb) on commit delete rows")
-
-# Only events whose (organization, event_id) is new get a row in analytics_event_ids, and
-# only those are copied into analytics_events. A concurrent batch carrying the same
-# event_id waits on the primary key until this transaction ends, then skips it.
+# The durable copy (`event_batches.events`, StoredEvent arrays as JSON) is expanded by Postgres
+# itself: the worker sends the batch id, not the events (decision 106). Only events whose
+# (organization, event_id) is new get a row in analytics_event_ids, and only those are copied
+# into analytics_events. A concurrent batch carrying the same event_id waits on the primary
+# key until this transaction ends, then skips it.
 MOVE = """
-with fresh as (
+with batch as materialized (
+    select (e->>0) collate "C" as event_id, e->>1 as name, (e->>2)::uuid as agent_id,
+           (e->>3)::timestamptz as occurred_at, nullif(e->4, 'null'::jsonb) as properties
+    from event_batches b, jsonb_array_elements(b.events::jsonb) e
+    where b.id = :batch
+), fresh as (
     insert into analytics_event_ids (org_id, event_id, occurred_at)
-    select :org, event_id, occurred_at from analytics_staging
+    select :org, event_id, occurred_at from batch
     on conflict do nothing
     returning event_id
 ), stored as (
     insert into analytics_events (org_id, event_id, name, agent_id, occurred_at, received_at, properties, batch_id)
     select :org, s.event_id, s.name, s.agent_id, s.occurred_at, :received, s.properties, :batch
-    from analytics_staging s join fresh using (event_id)
+    from batch s join fresh using (event_id)
     returning name, agent_id, occurred_at
+), counts as (
+    select to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD') as day,
+           extract(hour from occurred_at at time zone 'UTC')::int as hour,
+           name, coalesce(agent_id::text, '') as agent, count(*)::int as n
+    from stored group by 1, 2, 3, 4
+), ingested as (
+    -- What was new, kept on the batch row in the same statement: a redelivery counts these.
+    update event_batches set ingested_at = now(),
+        counts = (select coalesce(jsonb_agg(jsonb_build_array(day, hour, name, agent, n)), '[]') from counts)
+    where id = :batch
 )
-select to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD') as day,
-       extract(hour from occurred_at at time zone 'UTC')::int as hour,
-       name, coalesce(agent_id::text, '') as agent, count(*)::int as n
-from stored group by 1, 2, 3, 4
+select day, hour, name, agent, n from counts
 """
 
 
-def _escape(value: str) -> str:
-    """COPY's text format: backslash, tab, newline and carriage return are escaped."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return value
-
-
-def copy_text(events: Sequence[StoredEvent]) -> bytes:
-    lines = []
-    for event in events:
-        lines.append("\t".join((
-            _escape(event.event_id), event.name, str(event.agent_id) if event.agent_id else "\\N",
-            event.occurred_at.isoformat(),
-            "\\N" if bytes(event.properties) == b"null" else _escape(bytes(event.properties).decode()))))
-    lines.append("")
-    return "\n".join(lines).encode()
-
-
-async def store_events(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uuid.UUID, received_at: datetime,
-                       events: Sequence[StoredEvent]) -> list[list]:
-    """COPY the batch into staging, move the new events; the stored ones grouped [day, hour, name, agent, n]."""
-    connection = await session.connection()
-    await connection.exec_driver_sql(STAGING)
-    driver = (await connection.get_raw_connection()).driver_connection
-    async with driver.cursor() as cursor:
-        async with cursor.copy("copy analytics_staging (event_id, name, agent_id, occurred_at, properties) "
-                               "from stdin") as copy:
-            await copy.write(copy_text(events))
+async def store_events(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uuid.UUID,
+                       received_at: datetime) -> list[list]:
+    """Move the batch's new events from its durable copy and mark it ingested with what was new;
+    the stored ones grouped [day, hour, name, agent, n]."""
     rows = await session.execute(text(MOVE), {"org": org_id, "received": received_at, "batch": batch_id})
     return [list(row) for row in rows]
+
+
+async def batch_months(session: AsyncSession, batch_id: uuid.UUID) -> list[date]:
+    """The months a batch's events fall in (to create missing partitions)."""
+    rows = await session.execute(text(
+        "select distinct date_trunc('month', (e->>3)::timestamptz at time zone 'UTC')::date "
+        "from event_batches b, jsonb_array_elements(b.events::jsonb) e where b.id = :batch order by 1"),
+        {"batch": batch_id})
+    return list(rows.scalars())
 
 
 async def mark_stale(session: AsyncSession, org_id: uuid.UUID, days: Iterable[str]) -> None:
@@ -138,11 +133,6 @@ async def mark_stale(session: AsyncSession, org_id: uuid.UUID, days: Iterable[st
         "insert into analytics_stale_days (org_id, day) select :org, d from unnest(cast(:days as date[])) d "
         "on conflict (org_id, day) do update set marked_at = now()"),
         {"org": org_id, "days": [date.fromisoformat(d) for d in days]})
-
-
-async def mark_ingested(session: AsyncSession, batch_id: uuid.UUID, counts: list[list]) -> None:
-    await session.execute(text("update event_batches set ingested_at = now(), counts = cast(:counts as jsonb) "
-                               "where id = :id"), {"id": batch_id, "counts": json.dumps(counts)})
 
 
 async def delete_batch(session: AsyncSession, batch_id: uuid.UUID) -> None:

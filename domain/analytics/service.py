@@ -34,7 +34,6 @@ from domain.realtime import Publisher, org_channel, publish_after_commit
 INGEST = jobs.JobKind("analytics.ingest", queue="events")
 
 _encode = msgspec.json.Encoder().encode
-_decode_events = msgspec.json.Decoder(list[StoredEvent]).decode
 
 
 class EventLike(Protocol):
@@ -44,7 +43,7 @@ class EventLike(Protocol):
     name: str
     agent_id: uuid.UUID | None
     occurred_at: datetime | None
-    properties: dict[str, Any] | None
+    properties: msgspec.Raw  # a JSON object as sent, or `null`: stored as it is, never decoded
 
 
 def problem(index: int, field: str, message: str) -> dict[str, Any]:
@@ -67,7 +66,6 @@ async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[E
     now = now or utcnow()
     earliest, latest = now - timedelta(days=retention_days), now + timedelta(seconds=MAX_FUTURE_SECONDS)
     problems: list[dict[str, Any]] = []
-    properties: list[bytes | None] = []
     for index, event in enumerate(events):
         if event.name in PLATFORM_EVENTS:
             problems.append(problem(index, "name", f"{event.name!r} is reserved for events the platform emits"))
@@ -76,11 +74,9 @@ async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[E
                                     f"more than {MAX_FUTURE_SECONDS // 60} minutes in the future"))
         elif event.occurred_at is not None and event.occurred_at < earliest:
             problems.append(problem(index, "occurred_at", f"older than the retention ({retention_days} days)"))
-        encoded = _encode(event.properties) if event.properties is not None else None
-        if encoded is not None and len(encoded) > MAX_PROPERTIES_BYTES:
-            problems.append(problem(index, "properties",
-                                    f"{len(encoded)} bytes encoded; at most {MAX_PROPERTIES_BYTES}"))
-        properties.append(encoded)
+        size = _encoded_size(event.properties)
+        if size > MAX_PROPERTIES_BYTES:
+            problems.append(problem(index, "properties", f"{size} bytes encoded; at most {MAX_PROPERTIES_BYTES}"))
     agents = {event.agent_id for event in events if event.agent_id is not None}
     if agents:
         unknown = agents - await repository.known_agents(session, agents)
@@ -90,13 +86,22 @@ async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[E
         raise refuse(sorted(problems, key=lambda p: p["index"]), len(events))
 
     unique: dict[str, StoredEvent] = {}
-    for event, encoded in zip(events, properties):
+    for event in events:
         if event.event_id not in unique:
             unique[event.event_id] = StoredEvent(event.event_id, event.name, event.agent_id, event.occurred_at or now,
-                                                 msgspec.Raw(encoded or b"null"))
+                                                 event.properties)
     batch_id = uuid.uuid4()
     await _keep(session, batch_id, sender.org_id, now, list(unique.values()))
     return Accepted(batch_id, len(events))
+
+
+def _encoded_size(properties: msgspec.Raw) -> int:
+    """Bytes of the properties encoded compactly. The JSON as sent is never shorter, so it is
+    re-encoded only when it is over the limit (spaces a client added are not held against it)."""
+    size = len(properties)
+    if size > MAX_PROPERTIES_BYTES:
+        size = len(_encode(msgspec.json.decode(properties)))
+    return size
 
 
 async def _keep(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, now: datetime,
@@ -127,19 +132,22 @@ async def ingest(session: AsyncSession, batch_id: uuid.UUID, *, today: date) -> 
         return None
     if batch.ingested_at is not None:  # stored before a crash: count what was recorded then
         return Ingested(batch_id, batch.org_id, batch.counts)
-    events = _decode_events(batch.events)
     try:
         counts = await repository.store_events(session, batch_id=batch_id, org_id=batch.org_id,
-                                               received_at=batch.received_at, events=events)
+                                               received_at=batch.received_at)
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) == "23514" and "no partition" in str(error.orig):
-            raise PartitionMissing(sorted({e.occurred_at.date().replace(day=1) for e in events})) from error
+            raise PartitionMissing([]) from error  # the worker asks `missing_months` in a fresh transaction
         raise
     past = {row[0] for row in counts if row[0] < today.isoformat()}
     if past:
         await repository.mark_stale(session, batch.org_id, past)
-    await repository.mark_ingested(session, batch_id, counts)
     return Ingested(batch_id, batch.org_id, counts)
+
+
+async def missing_months(session: AsyncSession, batch_id: uuid.UUID) -> list[date]:
+    """The months of a batch's events (those without a partition among them)."""
+    return await repository.batch_months(session, batch_id)
 
 
 async def create_partitions(session: AsyncSession, months: Sequence[date]) -> list[str]:

@@ -25,7 +25,7 @@ from domain.billing.payments import Payments
 from domain.billing.service import record_subscription
 from domain.commands import service as commands
 from domain.commands.errors import CommandFailed, TransientFailure
-from domain.commands.models import Command, CommandKind
+from domain.commands.models import Command, CommandKind, Idempotency
 from domain.models import utcnow
 
 EXTEND_TRIAL = CommandKind("billing.extend_trial", queue="billing", actor="billing.extend_trial")
@@ -33,7 +33,8 @@ EXTEND_TRIAL = CommandKind("billing.extend_trial", queue="billing", actor="billi
 LONGEST_TRIAL_AHEAD = 90
 
 
-async def request_extension(session: AsyncSession, org_id: uuid.UUID, *, days: int, admin_id: uuid.UUID) -> Command:
+async def request_extension(session: AsyncSession, org_id: uuid.UUID, *, days: int, admin_id: uuid.UUID,
+                            idempotency: Idempotency | None = None) -> Command:
     """Accept moving the organization's trial end `days` later (system scope, an admin's request).
 
     Refused: no subscription in a running trial (409 `no_trial`), an extension already queued or
@@ -55,7 +56,8 @@ async def request_extension(session: AsyncSession, org_id: uuid.UUID, *, days: i
                            details={"field": "days", "trial_end": current.trial_end.isoformat()})
     return await commands.submit(session, EXTEND_TRIAL, org_id=org_id, user_id=None, payload={
         "subscription": current.stripe_subscription_id, "days": days, "admin_id": str(admin_id),
-        "previous_trial_end": current.trial_end.isoformat(), "trial_end": int(new_end.timestamp())})
+        "previous_trial_end": current.trial_end.isoformat(), "trial_end": int(new_end.timestamp())},
+        idempotency=idempotency)
 
 
 async def extend(session: AsyncSession, command: Command, payments: Payments) -> dict[str, Any]:

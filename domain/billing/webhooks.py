@@ -77,6 +77,10 @@ async def handle(session: AsyncSession, payments: Payments, event_id: str) -> st
             # Stripe does not know the object (deleted, or another account's): nothing to mirror, and
             # retrying cannot help. Kept with the reason for an operator; transient errors propagate.
             outcome = error = f"not handled: {refused.message}"
+        except NotOurs as stranger:
+            # Kept, and visibly so: an operator finds these by their reason (`error like 'ignored:%'`).
+            log.warning("stripe event %s ignored: %s", event.id, stranger)
+            outcome = error = f"ignored: {stranger}"
     event.handled_at = utcnow()
     event.error = error
     await session.flush()
@@ -91,23 +95,26 @@ def _object_id(payload: dict[str, Any]) -> str | None:
     return object_id if isinstance(object_id, str) and object_id else None
 
 
-async def _org_for(session: AsyncSession, customer: str, hint: str | None) -> uuid.UUID | None:
+class NotOurs(Exception):
+    """The event is about a Stripe customer we never recorded: stored, closed as ignored, never acted on."""
+
+
+async def _org_for(session: AsyncSession, customer: str, what: str) -> uuid.UUID:
+    """The organization whose customer this is, by the id we recorded when we created it.
+
+    Never the object's `metadata[org_id]`: anyone able to create objects in the Stripe account (or at the
+    local stand-in, which takes any key) can write any organization's id there (docs/decisions.md, 77).
+    """
     org_id = await repository.org_of_customer(session, customer)
-    if org_id is None and hint:
-        try:
-            org_id = uuid.UUID(hint)
-        except ValueError:
-            return None
-        if await accounts.get_organization(session, org_id) is None:
-            return None
+    if org_id is None:
+        raise NotOurs(f"{what} is about customer {customer}, which is not one we recorded; its metadata is "
+                      "not trusted")
     return org_id
 
 
 async def _subscription_changed(session: AsyncSession, payments: Payments, subscription_id: str) -> str:
     state = await payments.subscription(subscription_id)
-    org_id = await _org_for(session, state.customer, state.org_id)
-    if org_id is None:
-        return f"subscription {state.id} belongs to no organization of ours"
+    org_id = await _org_for(session, state.customer, f"subscription {state.id}")
     before = await repository.subscription_by_stripe_id(session, state.id)
     await record_subscription(session, org_id, state)
     after = plans.by_stripe_plan(state.stripe_plan)
@@ -125,12 +132,7 @@ async def _subscription_changed(session: AsyncSession, payments: Payments, subsc
 
 async def _invoice_changed(session: AsyncSession, payments: Payments, invoice_id: str, event_type: str) -> str:
     invoice = await payments.invoice(invoice_id)
-    hint = None
-    if invoice.subscription:
-        hint = (await payments.subscription(invoice.subscription)).org_id
-    org_id = await _org_for(session, invoice.customer, hint)
-    if org_id is None:
-        return f"invoice {invoice.id} belongs to no organization of ours"
+    org_id = await _org_for(session, invoice.customer, f"invoice {invoice.id}")
     previous = await repository.invoice_status(session, invoice.id)
     first_paid = (invoice.status == "paid" and previous != "paid"
                   and await repository.count_paid_invoices(session, org_id) == 0)

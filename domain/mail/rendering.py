@@ -8,6 +8,8 @@ context lacks is an error, not an empty hole in a sent email.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -52,7 +54,23 @@ def _environment() -> Environment:
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     environment.filters["when"] = when
+    environment.filters["chosen_name"] = chosen_name
     return environment
+
+
+# Anything a mail client could turn into a link: a scheme, `www.`, or a dotted host name.
+_LINKISH = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*:/*\S*|www\.\S*|(?:[\w-]+\.)+[a-z]{2,}\b\S*)")
+NAME_IN_EMAIL = 40  # characters of a name chosen by a customer that an email to a stranger shows
+
+
+def chosen_name(value: str, limit: int = NAME_IN_EMAIL) -> str:
+    """A name someone chose (an organization, an inviter), made safe to show a stranger: no link-like text
+    (`Support https://evil.example` → `Support [link removed]`), no control or direction-override characters,
+    one line, at most `limit` characters. Invitations go to any address: their names are an attacker's
+    megaphone (issue 14, finding 5)."""
+    text = "".join(ch for ch in str(value) if unicodedata.category(ch)[0] != "C")
+    text = " ".join(_LINKISH.sub("[link removed]", text).split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def when(value: datetime | str) -> str:

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import jobs, pagination
 from domain.mail import service as mail
+from domain.errors import InvalidInput
 from domain.models import utcnow
 from domain.notifications import repository
 from domain.notifications.errors import NotificationNotFound, UnknownChannel, UnknownNotificationType
 from domain.notifications.models import Notification
-from domain.notifications.types import CHANNELS, TYPES, NotificationType, default_enabled
+from domain.notifications.types import CHANNELS, TYPES, NotificationType, default_enabled, locked
 from domain.realtime import Publisher, publish_after_commit, user_channel
 
 QUEUE = "notifications"
@@ -72,7 +73,8 @@ async def effective_preferences(session: AsyncSession, org_id: uuid.UUID,
                                 user_id: uuid.UUID) -> dict[str, dict[str, bool]]:
     """Every type × channel for a person: their choices over the defaults."""
     chosen = await repository.preferences(session, org_id, user_id)
-    return {name: {channel: chosen.get((name, channel), default_enabled(kind, channel)) for channel in CHANNELS}
+    return {name: {channel: locked(kind, channel) or chosen.get((name, channel), default_enabled(kind, channel))
+                   for channel in CHANNELS}
             for name, kind in TYPES.items()}
 
 
@@ -99,8 +101,11 @@ async def deliver(session: AsyncSession, publisher: Publisher, *, batch_id: uuid
         # Queued even on a redelivery: the email's dedupe key makes a second send a no-op,
         # and a first delivery that died before queueing it still gets its email.
         mail.send_later(session, dedupe_key=f"notification:{notification_id}", to=person.email,
-                        template="notification", context={"title": title, "body": body,
-                                                          "action_path": "/notifications"})
+                        template="notification", context={
+                            "title": title, "body": body,
+                            # A security alert carries its own action ("this wasn't me"); others open the inbox.
+                            "action_path": data.get("action_path") or "/notifications",
+                            "action_label": data.get("action_label") or "Open in ObjectaLabs"})
     return notification
 
 
@@ -142,6 +147,9 @@ async def update_preferences(session: AsyncSession, org_id: uuid.UUID, user_id: 
         for channel in channels:
             if channel not in CHANNELS:
                 raise UnknownChannel(f"unknown channel {channel!r} for {type_}", details={"known": list(CHANNELS)})
+            if not channels[channel] and locked(notification_type(type_), channel):
+                raise InvalidInput(f"the email of {type_} cannot be turned off: it is a security alert",
+                                   details={"field": type_, "channel": channel})
     for type_, channels in changes.items():
         for channel, enabled in channels.items():
             await repository.set_preference(session, org_id, user_id, type_, channel, enabled)

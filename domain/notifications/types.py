@@ -24,6 +24,8 @@ class NotificationType:
     body: str
     audience: tuple[str, ...]  # roles notified when the caller names no recipients
     email: bool = True  # the email channel's default; in-app is on by default for every type
+    # Security alerts: the email cannot be turned off (a preference saying otherwise is refused and ignored).
+    email_locked: bool = False
 
     @property
     def category(self) -> str:
@@ -82,7 +84,25 @@ TYPES: dict[str, NotificationType] = {t.name: t for t in (
                      "The support ticket \"{subject}\" is now {status}.", (), email=False),
     NotificationType("team.role_changed", "Your role is now {role}",
                      "{changed_by} changed your role in {organization_name} to {role}.", ()),
+    # Suspicious activity on a person's account (domain/notifications/security.py). The email always goes.
+    NotificationType("security.new_sign_in", "New sign-in to your ObjectaLabs account",
+                     "Someone signed in to your account ({email}) from {device} at {when}. If it was you, there "
+                     "is nothing to do. If it was not, follow the link: every session of your account ends; then "
+                     "reset your password.", (), email_locked=True),
+    NotificationType("security.failed_sign_ins", "Failed sign-ins to your ObjectaLabs account",
+                     "{count} sign-ins to your account ({email}) failed in a row; signing in is paused for a "
+                     "while. If it was not you, nothing is needed: your password was not accepted. Consider "
+                     "a longer password.", (), email_locked=True),
+    NotificationType("security.refresh_token_reused", "A refresh token was reused on {name}'s account",
+                     "A refresh token of {name} ({email}) was used twice, which means it was copied. That "
+                     "sign-in was ended everywhere. {name} should sign in again and change their password.",
+                     (), email_locked=True),
 )}
+
+
+def locked(notification_type: NotificationType, channel: str) -> bool:
+    """True when no preference may turn this channel off."""
+    return channel == "email" and notification_type.email_locked
 
 
 def default_enabled(notification_type: NotificationType, channel: str) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts import repository as accounts_repository
 from domain.accounts.models import Membership, User
+from domain.accounts import lifecycle
 from domain.accounts.service import AccountService, Tokens, normalize_email
 from domain.accounts.tokens import Principal
 from domain.activity import service as activity
@@ -69,6 +70,8 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     email = normalize_email(email)
     service.check_role(role)
     service.check_may_manage(actor, role)
+    # An unverified account may not make us email strangers (issue 14, finding 5: phishing from our domain).
+    await lifecycle.require_verified(session, actor.user_id)
     org = await service.lock_seats(session, actor.org_id)
     await limits.check_may_grow(session, actor.org_id)
     if await repository.is_member_email(session, actor.org_id, email):
@@ -78,7 +81,8 @@ async def invite(session: AsyncSession, actor: Actor, *, email: str, role: str, 
     if not verdict.allowed:
         raise TooManyInvitations(f"your organization may send {rules.per_hour} invitations per hour; "
                                  f"try again in {verdict.retry_after} s", retry_after=verdict.retry_after,
-                                 details={"limit": rules.per_hour, "retry_after": verdict.retry_after})
+                                 details={"limit": rules.per_hour, "retry_after": verdict.retry_after},
+                                 policy="invitations", limit=rules.per_hour, window=HOUR)
     now = utcnow()
     replaced = await repository.pending_for_email(session, actor.org_id, email)
     if replaced:
@@ -194,9 +198,9 @@ async def _existing_account(session: AsyncSession, accounts: AccountService, use
     if principal is None or principal.user_id != user.id:
         raise LoginRequired("an account with the invited email exists: log in as that account, then accept "
                             "the invitation with its access token")
-    # The bearer's own session must still be live (checked in its own organization).
-    await bind_tenant(session, org_id=principal.org_id, user_id=principal.user_id)
-    await accounts.authorize(session, principal)
+    # The bearer's own login must still be live; it may belong to no organization (removed from its last).
+    await bind_tenant(session, user_id=principal.user_id)
+    await accounts.require_live_session(session, principal)
     await bind_tenant(session, org_id=org_id)
     if await repository.member(session, org_id, user.id) is not None:
         raise AlreadyMember("you are already a member of this organization")
@@ -210,7 +214,9 @@ async def _new_account(session: AsyncSession, accounts: AccountService, email: s
     if password is None:
         raise InvalidInput("password is required to create your account", details={"field": "password"})
     password_hash = await accounts.hash_password(password)
-    user = User(id=uuid.uuid4(), email=email, name=name.strip(), password_hash=password_hash)
+    # The token came to this mailbox: following it proves the address.
+    user = User(id=uuid.uuid4(), email=email, name=name.strip(), password_hash=password_hash,
+                email_verified_at=utcnow())
     await bind_tenant(session, user_id=user.id)
     session.add(user)
     try:

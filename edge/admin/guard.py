@@ -31,6 +31,7 @@ from domain.admin.models import Admin, AdminPrincipal, AuditEntry
 from domain.admin.service import AdminService
 from domain.db import Database
 from domain.errors import DomainError
+from edge.client_ip import client_ip as trusted_client_ip
 from edge.auth import bearer_token
 from objecta.settings import Settings
 
@@ -55,9 +56,10 @@ def audit(action: str, resource_type: str | None = None, *, resource: str | None
 
 
 def client_ip(request: Request) -> str | None:
-    # The socket's peer only: X-Forwarded-For is not trusted (docs/decisions.md, 26); a proxy in front of
-    # the admin edge must be the one allowed network then (docs/admin.md).
-    return request.client.host if request.client else None
+    # As on the tenant side: X-Forwarded-For counts only from TRUSTED_PROXIES (edge/client_ip.py), so the
+    # audit log and ADMIN_ALLOWED_NETWORKS see the operator behind a trusted load balancer, and nobody
+    # else can claim an allowed address.
+    return trusted_client_ip(request)
 
 
 def check_network(request: Request, settings: Settings) -> None:

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Response, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from domain.admin import customers
@@ -14,7 +14,9 @@ from domain.admin.errors import CustomerNotFound
 from domain.billing.errors import NoTrial, TrialExtensionPending, TrialTooLong
 from domain.commands.errors import CommandNotFound
 from edge.admin.guard import AdminCaller, audit
-from edge.routes.commands import Accepted, CommandOut
+from domain.commands.errors import IdempotencyKeyReused
+from domain.commands.models import Idempotency
+from edge.routes.commands import Accepted, CommandOut, IdempotencyKey, fingerprint
 from edge.schemas import Body, out
 
 
@@ -26,13 +28,20 @@ class TrialExtensionBody(Body):
 @post("/customers/{org_id:uuid}/trial-extensions", status_code=HTTP_202_ACCEPTED,
       summary="Extend the organization's trial (a billing command: Stripe is told by the worker)",
       description="Answers 202 with the command; follow it at `Location` (`/admin/v1/commands/{id}`). The "
-                  "organization's members see its `command.updated` events on the relay. No Idempotency-Key: "
-                  "a second request while one is queued or running is 409 `trial_extension_pending`.",
-      raises=[CustomerNotFound, NoTrial, TrialExtensionPending, TrialTooLong],
+                  "organization's members see its `command.updated` events on the relay. The Idempotency-Key "
+                  "belongs to the admin: a retry with it answers the first command (never a second "
+                  "extension); without one, a second request while one is queued or running is 409 "
+                  "`trial_extension_pending`.",
+      raises=[CustomerNotFound, NoTrial, TrialExtensionPending, TrialTooLong, IdempotencyKeyReused],
       opt=audit("customers.extend_trial", "organization", resource="org_id", org="org_id"))
-async def extend_trial(admin: AdminCaller, org_id: uuid.UUID, data: TrialExtensionBody) -> Response[Accepted]:
+async def extend_trial(request: Request, admin: AdminCaller, org_id: uuid.UUID, data: TrialExtensionBody,
+                       idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
     async with admin("customers.extend_trial") as (session, who, entry):
-        command = await customers.extend_trial(session, org_id, days=data.days, admin_id=who.id)
+        # Admin commands have no tenant sender (user_id is null): the key is scoped to the admin by its text.
+        idempotency = (Idempotency(f"admin:{who.id}:{idempotency_key}", fingerprint(request, data))
+                       if idempotency_key else None)
+        command = await customers.extend_trial(session, org_id, days=data.days, admin_id=who.id,
+                                               idempotency=idempotency)
         entry.status_code = HTTP_202_ACCEPTED
         entry.details = {"days": data.days, "command_id": str(command.id),
                          "trial_end": command.payload["trial_end"]}

@@ -17,6 +17,7 @@ from domain.billing.errors import OrganizationRestricted, PlanLimitReached
 from domain.commands.errors import IdempotencyKeyReused
 from domain.errors import InvalidInput
 from edge.auth import Tenant
+from edge.ratelimits import rate_limited
 from objecta.settings import Settings
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import Body, Clean, Cursor, Limit, Name, Text, out
@@ -153,7 +154,9 @@ class AgentErrorOut(msgspec.Struct):
 
 
 @post("/{agent_id:uuid}/errors", status_code=HTTP_201_CREATED,
-      summary="Record an error the agent hit; its managers are notified", raises=[AgentNotFound])
+      summary="Record an error the agent hit; its managers are notified", raises=[AgentNotFound],
+      # Each one emails the agent's managers: bounded per person and per agent (issue 14, finding 5).
+      opt=rate_limited(("agent_errors_per_person", "person"), ("agent_errors_per_agent", "path:agent_id")))
 async def report_error(tenant: Tenant, agent_id: uuid.UUID, data: AgentErrorCreate) -> AgentErrorOut:
     async with tenant("agents.manage") as (session, _):
         error = await agents.record_error(session, agent_id, code=data.code, message=data.message)

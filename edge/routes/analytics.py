@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.exceptions import ClientException
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -18,9 +17,12 @@ from domain.analytics.counters import HotCounters
 from domain.analytics.errors import InvalidApiKey, InvalidEvents, InvalidPeriod
 from domain.analytics.models import (MAX_BATCH_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENTS, MAX_FUTURE_SECONDS,
                                      MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN)
+from domain.ratelimit import Check, RateLimiter
 from edge.auth import EventSender, Tenant, bearer_token
+from edge.event_batch import EventsRequest
+from edge.ratelimits import enforce
 from edge.schemas import Body, Clean
-from objecta.settings import AnalyticsSettings
+from objecta.settings import AnalyticsSettings, Settings
 
 EventId = Annotated[str, Clean, msgspec.Meta(
     min_length=1, max_length=MAX_EVENT_ID_LENGTH,
@@ -58,55 +60,17 @@ class EventsAccepted(msgspec.Struct):
     batch_id: uuid.UUID
 
 
-# Each field's type on its own, to check every field of a bad event (not only the first problem).
-_FIELDS = {"event_id": EventId, "name": EventName, "agent_id": uuid.UUID | None, "occurred_at": OccurredAt | None,
-           "properties": Properties | None}
-
-
-def _event_problems(index: int, raw: Any) -> list[dict[str, Any]]:
-    """Every bad field of one event (msgspec stops at the first; a client wants them all)."""
-    if not isinstance(raw, dict):
-        return [analytics.problem(index, "", "an event is an object")]
-    problems = [analytics.problem(index, key, "unknown field") for key in raw if key not in _FIELDS]
-    for field in ("event_id", "name"):
-        if field not in raw:
-            problems.append(analytics.problem(index, field, "required"))
-    for field, kind in _FIELDS.items():
-        if field in raw:
-            try:
-                msgspec.convert(raw[field], kind, strict=False)
-            except msgspec.ValidationError as error:
-                problems.append(analytics.problem(index, field, str(error).split(" - at ")[0]))
-    return problems
+class _EventsRequest(EventsRequest):
+    shape = EventBatch
 
 
 async def check_batch_shape(request: Request) -> None:
     """Before the body is bound: a malformed batch is a 422 naming every bad event by index and field."""
     bearer_token(request)  # no token: 401 before anything about the body
-    try:
-        body = await request.json()
-    except ClientException:
-        raise
-    except Exception as error:
-        raise ClientException(f"request body is not valid JSON: {error}") from error
-    try:
-        msgspec.convert(body, EventBatch, strict=False)
-        return None
-    except msgspec.ValidationError:
-        pass
-    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-        raise InvalidEvents("the body must be {\"events\": [...]}",
-                                      details={"events": [analytics.problem(-1, "events", "required, a list")]})
-    events = body["events"]
-    problems = [analytics.problem(-1, key, "unknown field") for key in body if key != "events"]
-    if not 1 <= len(events) <= MAX_EVENTS:
-        problems.append(analytics.problem(-1, "events", f"{len(events)} events; 1 to {MAX_EVENTS} per request"))
-    for index, raw in enumerate(events[:MAX_EVENTS]):
-        problems += _event_problems(index, raw)
-    raise analytics.refuse(problems, len(events))
+    await request.json()  # decoded once, cached for the binding of `data` (edge/event_batch.py)
 
 
-@post("/events", status_code=HTTP_202_ACCEPTED, before_request=check_batch_shape,
+@post("/events", status_code=HTTP_202_ACCEPTED, before_request=check_batch_shape, request_class=_EventsRequest,
       request_max_body_size=MAX_BATCH_BYTES, tags=["analytics"], raises=[InvalidEvents, InvalidApiKey],
       summary="Send a batch of events (a person's bearer token or an organization API key)",
       description="Accepted whole (202) or refused whole (422 `invalid_events`, `details.events` naming each bad "
@@ -114,9 +78,13 @@ async def check_batch_shape(request: Request) -> None:
                   "`Authorization: Bearer obk_...` from a server. Events are stored and counted within about a "
                   "second; `accepted` counts duplicates too. Retrying is safe without an Idempotency-Key: each "
                   "event's `event_id` is its idempotency key.")
-async def send_events(event_sender: EventSender, analytics_settings: AnalyticsSettings,
-                      data: EventBatch) -> EventsAccepted:
+async def send_events(event_sender: EventSender, analytics_settings: AnalyticsSettings, rate_limiter: RateLimiter,
+                      settings: Settings, data: EventBatch) -> EventsAccepted:
+    # `data.events` are edge.event_batch.WireEvent: the contract's fields, `properties` as raw JSON.
     async with event_sender() as (session, sender):
+        if event_sender.principal is None:  # an API key: its organization is known only now (edge/ratelimits.py)
+            requests, window = settings.rate_limits["events_per_org"]
+            await enforce(rate_limiter, [Check("events_per_org", f"org:{sender.org_id}", requests, window)])
         accepted = await analytics.accept_batch(session, sender, data.events,
                                                 retention_days=analytics_settings.retention_days)
     return EventsAccepted(accepted.accepted, accepted.batch_id)

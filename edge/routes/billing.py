@@ -19,6 +19,7 @@ from domain.commands.errors import IdempotencyKeyReused
 from domain.errors import InvalidInput
 from domain.db import Database
 from edge.auth import Tenant
+from edge.ratelimits import rate_limited
 from objecta.metrics import m
 from objecta.settings import Settings
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
@@ -92,7 +93,7 @@ class WebhookReceived(msgspec.Struct):
     duplicate: bool
 
 
-@get("/plans", summary="The plans and what each includes (public)")
+@get("/plans", summary="The plans and what each includes (public)", opt=rate_limited("public"))
 async def list_plans(plan_limits: PlanLimits) -> PlanList:
     return PlanList([PlanOut(name=p.name, title=p.title, price=p.price, currency=plans.CURRENCY, interval=p.interval,
                              seats=p.seats, extra_seat_price=p.extra_seat_price, agent_limit=p.agent_limit,

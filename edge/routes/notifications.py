@@ -97,8 +97,9 @@ async def get_preferences(tenant: Tenant) -> Preferences:
                                                                      member.principal.user_id))
 
 
-@put("/preferences", summary="Change some preferences; unknown types or channels are refused",
-     raises=[UnknownNotificationType, UnknownChannel])
+@put("/preferences", summary="Change some preferences; unknown types or channels are refused, and so is turning "
+                              "off the email of a security alert",
+     raises=[UnknownNotificationType, UnknownChannel, InvalidInput])
 async def put_preferences(tenant: Tenant, data: PreferencesUpdate) -> Preferences:
     async with tenant("org.read") as (session, member):
         return Preferences(await notifications.update_preferences(session, member.principal.org_id,

@@ -20,13 +20,15 @@ from domain.team import invitations
 from domain.team.invitations import InvitationRules
 from domain.team import service as team
 from domain.team.models import Actor
-from domain.accounts.errors import InvalidToken, WeakPassword
+from domain.accounts.errors import EmailNotVerified, InvalidToken, WeakPassword
 from domain.billing.errors import OrganizationRestricted
 from domain.commands.errors import IdempotencyKeyReused
 from domain.errors import InvalidInput
 from domain.team.errors import (AlreadyMember, CannotTargetSelf, InvitationInvalid, InvitationNotFound, LastOwner,
                                 LoginRequired, MemberNotFound, OwnersOnly, SeatLimitReached, TooManyInvitations)
 from edge.auth import Tenant, bearer_token
+from edge.client_ip import client_ip
+from edge.ratelimits import rate_limited
 from edge.routes.auth import TokensOut, tokens_out
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import NO_NUL, Body, Clean, Cursor, Email, Limit, Name, Password, out
@@ -99,14 +101,12 @@ class ActivityPage(msgspec.Struct):
 
 
 def _actor(request: Request, member) -> Actor:
-    # The socket's peer only: X-Forwarded-For is not trusted here (docs/decisions.md, 26).
-    ip = request.client.host if request.client else None
-    return Actor(member.principal.user_id, member.principal.org_id, member.role, ip)
+    return Actor(member.principal.user_id, member.principal.org_id, member.role, client_ip(request))
 
 
 @post("/invitations", status_code=202, summary="Invite someone by email (a command: the worker emails the link)",
       raises=[InvalidInput, OwnersOnly, OrganizationRestricted, SeatLimitReached, AlreadyMember, IdempotencyKeyReused,
-              TooManyInvitations])
+              TooManyInvitations, EmailNotVerified])
 async def invite(request: Request, tenant: Tenant, invitation_rules: InvitationRules, rate_limiter: RateLimiter,
                  plan_limits: PlanLimits, data: InvitationCreate,
                  idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
@@ -174,7 +174,8 @@ async def activity(tenant: Tenant, cursor: Cursor = None, actor: uuid.UUID | Non
 
 @post("/accept", status_code=HTTP_201_CREATED,
       summary="Accept an invitation (public; an existing account sends its bearer token)",
-      raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword])
+      raises=[InvalidToken, InvitationInvalid, LoginRequired, AlreadyMember, InvalidInput, WeakPassword],
+      opt=rate_limited("invitation_accept"))
 async def accept(request: Request, db: Database, accounts: AccountService, data: AcceptBody) -> TokensOut:
     principal = None
     if request.headers.get("authorization"):
@@ -182,7 +183,7 @@ async def accept(request: Request, db: Database, accounts: AccountService, data:
     async with db.transaction() as session:
         tokens = await invitations.accept(
             session, accounts, token=data.token, name=data.name, password=data.password, principal=principal,
-            ip=request.client.host if request.client else None)
+            ip=client_ip(request))
     return tokens_out(tokens)
 
 

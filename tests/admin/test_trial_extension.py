@@ -37,7 +37,8 @@ def test_billing_extends_a_trial_through_a_command_stripe_included(client, setti
 
     assert _start_trial(owner)["status"] == "succeeded"
     before = datetime.fromisoformat(owner.get("/v1/billing/subscription").json()["trial_end"])
-    accepted = billing.post(path, json={"days": 7})
+    key = {"Idempotency-Key": f"extend-{uuid.uuid4()}"}
+    accepted = billing.post(path, json={"days": 7}, headers=key)
     assert accepted.status_code == 202, accepted.text
     assert accepted.headers["location"] == f"/admin/v1/commands/{accepted.json()['command_id']}"
     command = _finished(billing, accepted.headers["location"])
@@ -49,13 +50,24 @@ def test_billing_extends_a_trial_through_a_command_stripe_included(client, setti
     assert at_stripe["trial_end"] == int(after.timestamp())
     assert owner.get("/v1/billing/subscription").json()["status"] == "trialing"
 
+    # A retry after it finished (a lost answer, a double click) answers the same command, extends nothing;
+    # the key used for another request is refused; another admin's identical key is their own.
+    again = billing.post(path, json={"days": 7}, headers=key)
+    assert (again.status_code, again.json()["command_id"]) == (202, accepted.json()["command_id"])
+    assert datetime.fromisoformat(owner.get("/v1/billing/subscription").json()["trial_end"]) == after
+    reused = billing.post(path, json={"days": 2}, headers=key)
+    assert (reused.status_code, reused.json()["error"]["code"]) == (409, "idempotency_key_reused")
+    other = signed_in_admin(client, settings, role="billing").post(path, json={"days": 1}, headers=key)
+    assert other.status_code == 202 and other.json()["command_id"] != accepted.json()["command_id"], other.text
+    assert _finished(billing, other.headers["location"])["status"] == "succeeded"
+
     too_long = billing.post(path, json={"days": 90})
     assert (too_long.status_code, too_long.json()["error"]["code"]) == (422, "trial_too_long")
     admin = signed_in_admin(client, settings)
     rows = admin.get("/admin/v1/audit-logs", params={"admin_id": billing.id, "action": "customers.extend_trial"}
                      ).json()["items"]
-    assert sorted((r["outcome"], r["status_code"]) for r in rows) == [("failed", 409), ("failed", 422),
-                                                                      ("success", 202)]
+    assert sorted((r["outcome"], r["status_code"]) for r in rows) == [
+        ("failed", 409), ("failed", 409), ("failed", 422), ("success", 202), ("success", 202)]
 
 
 def test_a_second_extension_while_one_is_under_way_is_refused(client, settings, owner):

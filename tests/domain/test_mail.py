@@ -222,3 +222,20 @@ def test_one_delivery_of_a_key_at_a_time(settings):
         return held, refused, again
 
     assert _with_database(settings, work) == (True, False, True)
+
+
+def test_names_a_customer_chose_reach_a_stranger_without_links_and_bounded():
+    """Issue 14, finding 5: an organization or inviter name carried a phishing line and link into the subject
+    and body of an invitation sent from our domain to any address."""
+    context = {"inviter_name": "Security team https://evil.example/login", "accept_path": "/invite?token=t",
+               "organization_name": "PayPal.com \u202eaccount " + "x" * 300, "app_url": "http://app.test",
+               "expires_at": "2026-12-03T10:00:00+00:00"}
+    subject, text, html = render("invitation", context)
+    for part in (subject, text, html):
+        assert "evil.example" not in part and "https://evil" not in part and "PayPal.com" not in part
+        assert "\u202e" not in part and "x" * 40 not in part
+    assert subject.startswith("Security team [link removed] invited you to join [link removed] account")
+    assert len(subject) <= 2 * 40 + len(" invited you to join  on ObjectaLabs")
+    # An ordinary name is shown as it was written.
+    plain = render("invitation", {**context, "inviter_name": "Ada Lovelace", "organization_name": "Acme Inc."})[0]
+    assert plain == "Ada Lovelace invited you to join Acme Inc. on ObjectaLabs"

@@ -113,3 +113,40 @@ def test_a_write_carrying_another_tenants_id_fails(settings, owner, other_owner)
         _run(_with_db(settings, attach_conversation_to_their_agent))
     assert _run(_with_db(settings, update_their_agent)) == 0
     assert other_owner.get(f"/v1/agents/{theirs['id']}").json()["name"] == "theirs"
+
+
+def test_analytics_events_system_scope_policy_admits_exactly_what_it_did(settings, owner, other_owner):
+    """Migration 0018 rewrote the system-scope policy of analytics_events for the planner's estimate;
+    a tenant still sees only its events, no scope sees none, the system scope sees every organization's."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+
+    async def body(db):
+        for account in (owner, other_owner):
+            async with db.transaction(org_id=uuid.UUID(account.org_id)) as session:
+                await session.execute(text(
+                    "insert into analytics_events (org_id, event_id, name, occurred_at, received_at, batch_id) "
+                    "values (:o, 'rls-0018', 'page.view', :t, :t, :b)"),
+                    {"o": account.org_id, "t": now, "b": uuid.uuid4()})
+        seen = {}
+        for scope, kwargs in (("tenant", {"org_id": uuid.UUID(owner.org_id)}), ("none", {}),
+                              ("system", {"system": True})):
+            async with db.transaction(**kwargs) as session:
+                seen[scope] = {str(org) for org in (await session.execute(text(
+                    "select org_id from analytics_events where event_id = 'rls-0018'"))).scalars()}
+        async with db.transaction(org_id=uuid.UUID(owner.org_id)) as session:
+            try:
+                await session.execute(text(
+                    "insert into analytics_events (org_id, event_id, name, occurred_at, received_at, batch_id) "
+                    "values (:o, 'rls-0018-x', 'page.view', :t, :t, :b)"),
+                    {"o": other_owner.org_id, "t": now, "b": uuid.uuid4()})
+            except DBAPIError as error:
+                seen["cross write"] = "row-level security" in str(error)
+        return seen
+
+    seen = _run(_with_db(settings, body))
+    assert seen["tenant"] == {owner.org_id}
+    assert seen["none"] == set()
+    assert {owner.org_id, other_owner.org_id} <= seen["system"]
+    assert seen["cross write"] is True

@@ -7,6 +7,8 @@ import re
 import pytest
 
 PUBLIC = {("post", "/v1/auth/signup"), ("post", "/v1/auth/login"), ("post", "/v1/auth/refresh"),
+          ("post", "/v1/auth/verify-email"), ("post", "/v1/auth/password-reset"), ("post", "/v1/auth/not-me"),
+          ("post", "/v1/auth/password-reset/confirm"),
           ("post", "/v1/invitations/accept"), ("get", "/v1/billing/plans"), ("post", "/v1/webhooks/stripe"),
           ("get", "/healthz"), ("get", "/readyz"),
           ("post", "/admin/v1/auth/login"), ("post", "/admin/v1/auth/mfa"), ("post", "/admin/v1/auth/refresh")}

@@ -37,7 +37,7 @@ def edge(test_env, settings, tmp_path_factory):
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "edge.app:create_app", "--port", str(port),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--no-proxy-headers"],
             env={**os.environ, **test_env}, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, process, 30, "edge", log_path)

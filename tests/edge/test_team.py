@@ -200,8 +200,12 @@ def test_a_removed_member_loses_access_and_refresh_at_once(owner, client, settin
     assert owner.delete(f"/v1/team/members/{member.user_id}").status_code == 404
     [removed] = _activity(owner, action="member.removed")
     assert (removed["subject_user_id"], removed["details"]) == (member.user_id, {"role": "member"})
-    # Logging in again finds no organization to enter.
-    assert client.post("/v1/auth/login", json={"email": member.email, "password": PASSWORD}).status_code == 401
+    # Logging in again finds no organization to enter: a session of the person alone (they may create one or
+    # accept an invitation; tests/workers/test_accounts.py), and not in this organization.
+    again = client.post("/v1/auth/login", json={"email": member.email, "password": PASSWORD})
+    assert again.status_code == 200 and again.json()["organization_id"] is None
+    assert client.post("/v1/auth/login", json={"email": member.email, "password": PASSWORD,
+                                               "organization_id": owner.org_id}).status_code == 401
 
 
 def test_activity_pages_newest_first_and_refuses_unknown_actions(owner, other_owner):
@@ -226,3 +230,16 @@ def test_an_unknown_token_is_the_one_invalid_invitation_error(client):
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "invitation_invalid"
     assert client.post("/v1/invitations/accept", json={"name": "N"}).status_code == 400
+
+
+def test_an_unverified_account_cannot_send_invitations(client):
+    """Issue 14, finding 5: free, unverified sign-ups sent invitations (attacker-chosen names) to any address."""
+    from tests.fixtures.app import mark_verified, sign_up
+
+    fresh = sign_up(client, verified=False)
+    refused = _invite(fresh)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "email_not_verified"
+    assert fresh.get("/v1/team/invitations").json()["items"] == []
+    mark_verified(client.app.state.services.settings, fresh.user_id)
+    assert _invite(fresh).status_code == 202

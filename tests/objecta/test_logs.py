@@ -17,7 +17,7 @@ import redis
 
 from domain.realtime import stream_key, user_channel
 from objecta import embedded
-from objecta.observability import redact
+from objecta.logs import redact
 from tests.fixtures.relay import REPO
 from tests.fixtures.worker import wait_for
 

@@ -248,3 +248,25 @@ def test_an_event_of_a_month_without_a_partition_is_stored(owner, events_pool, r
     assert rows("select count(*) as n from analytics_events where org_id = :o and occurred_at = :at",
                 o=owner.org_id, at=long_ago)[0]["n"] == 3
     assert rows("select to_regclass(:p)::text as found", p=partition)[0]["found"] == partition
+
+
+def test_events_are_stored_as_sent_from_the_durable_copy(owner, events_pool, rows):
+    """The worker expands the batch's durable copy in Postgres (decision 106): every field arrives intact,
+    properties as the client sent them (spaces, escapes, non-ASCII), absent ones as NULL."""
+    agent = owner.post("/v1/agents", json={"name": "bot", "model": "gpt-4o"}).json()
+    when = "2026-11-30T01:02:03.456789+00:00"
+    body = ('{"events": [{"event_id": "tab\\there \\u00e9", "name": "a:b-c_d.e", "agent_id": "%s", '
+            '"occurred_at": "%s", "properties": { "text" : "line\\nbreak \\"quoted\\" \\\\ \\u00e9\\u2603", '
+            '"n": [1, 2.5, null, true], "o": {}}}, {"event_id": "bare", "name": "page.view"}]}') % (
+        agent["id"], when.replace("+00:00", "Z"))
+    response = owner.post("/v1/events", content=body.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 202, response.text
+    _settled(rows, owner.org_id)
+    stored = {row["event_id"]: row for row in rows(
+        "select event_id, name, agent_id::text as agent, occurred_at, properties from analytics_events "
+        "where org_id = :o", o=owner.org_id)}
+    first = stored["tab\there \u00e9"]
+    assert first["name"] == "a:b-c_d.e" and first["agent"] == agent["id"]
+    assert first["occurred_at"] == datetime.fromisoformat(when)
+    assert first["properties"] == {"text": 'line\nbreak "quoted" \\ \u00e9\u2603', "n": [1, 2.5, None, True], "o": {}}
+    assert stored["bare"]["agent"] is None and stored["bare"]["properties"] is None

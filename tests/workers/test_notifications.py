@@ -16,6 +16,7 @@ from domain.db import Database
 from domain.notifications import service as notifications
 from domain.realtime import RedisPublisher
 from objecta.broker import BrokerSender, build_broker
+from tests.fixtures.mail import ACCOUNT_SUBJECTS
 from tests.fixtures.app import add_member
 from tests.fixtures.worker import wait_for
 
@@ -29,7 +30,7 @@ def _outbox(settings, recipient: str) -> list[email.message.EmailMessage]:
     found = []
     for path in sorted(Path(settings.mail.outbox).glob("*.eml")):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if message["To"] == recipient:
+        if message["To"] == recipient and not str(message["Subject"]).startswith(ACCOUNT_SUBJECTS):
             found.append(message)
     return found
 
