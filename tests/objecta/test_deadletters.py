@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import redis
 
 from domain.realtime import stream_key, user_channel
@@ -95,3 +96,22 @@ def test_a_poison_message_is_dead_lettered_and_purged_only_when_confirmed(owner,
     assert purged.returncode == 0 and "purged" in purged.stdout
     assert letters(test_env) == []
     assert dlq(test_env, "replay").returncode == 2  # neither an id nor --all
+
+
+@pytest.mark.skipif(not os.environ.get("BROKER_URL", "").startswith("amqp"),
+                    reason="RabbitMQ's store: only with BROKER_URL=amqp://... (CI's third pass)")
+def test_listing_rabbitmq_dead_letters_takes_none_of_them(owner, start_worker, test_env, settings):
+    """RabbitMQ can only be read by taking messages: `list` must give every one back, with its x-death time."""
+    from objecta.deadletters import RabbitDeadLetters
+    from objecta.connections import amqp_url
+
+    start_worker(["workers.agents"])
+    _, command_id = _deploy(owner, "sim:flaky:99")
+    wait_for(lambda: letter_of(test_env, command_id), 60, what="the dead letter")
+    store = RabbitDeadLetters(amqp_url(settings.broker.url), ["agents"])
+    first = [(letter.id, letter.dead_at) for letter in store.letters("agents")]
+    second = [(letter.id, letter.dead_at) for letter in store.letters("agents")]
+    assert sorted(first) == sorted(second) and first
+    assert all(dead_at is not None for _, dead_at in first)
+    assert dlq(test_env, "purge", "--queue", "agents", "--yes").returncode == 0
+    assert store.letters("agents") == []
