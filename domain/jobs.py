@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import correlation
 from domain.db import after_commit
 
 
@@ -60,6 +61,10 @@ def enqueue(session: AsyncSession, kind: JobKind, *args: Any, org_id: Any = None
         raise RuntimeError("this Database was built without a job sender (Database(..., jobs=sender))")
     if org_id is not None:
         options["org_id"] = str(org_id)
+    if options.get("request_id") is None:  # the request (or message) this job comes from, for the logs
+        options.pop("request_id", None)
+        if current := correlation.request_id.get():
+            options["request_id"] = current
     job = Job(kind.queue, kind.actor, args, options)
 
     async def send() -> None:

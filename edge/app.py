@@ -51,6 +51,8 @@ from edge.routes.notifications import notifications_router
 from edge.routes.support import support_router
 from edge.routes.team import invitations_router, team_router
 from edge.routes.health import healthz, readyz
+from edge.correlation import request_ids
+from edge.metrics import metrics_endpoint, request_metrics
 from objecta import observability, wiring
 from objecta.broker import BrokerSender, build_broker
 from objecta.settings import AnalyticsSettings, Settings, load
@@ -116,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             broker.close()
 
     app = Litestar(
-        route_handlers=[healthz, readyz, auth_router, me_router, agents_router, commands_router,
+        route_handlers=[healthz, readyz, metrics_endpoint, auth_router, me_router, agents_router, commands_router,
                         notifications_router, team_router, invitations_router, billing_router, webhooks_router,
                         events_router, analytics_router, api_keys_router,
                         support_router, admin_auth_router, customers_router, admin_tickets_router,
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                              "EventSender": EventSender, "HotCounters": HotCounters,
                              "AnalyticsSettings": AnalyticsSettings},
         exception_handlers=HANDLERS,
+        middleware=[request_ids, request_metrics],
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         request_class=ApiRequest,
@@ -136,6 +139,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="ObjectaLabs platform API", version="1", path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),
         debug=False,
+        # JSON lines: objecta.observability formats every logger, uvicorn's too; Litestar's own config would
+        # put its text format back on them.
+        **({"logging_config": None} if settings.observability.log_format == "json" else {}),
     )
     complete(app)
     return app

@@ -44,6 +44,7 @@ from domain.errors import DomainError, error_body
 from domain.ratelimit import ConnectionSlots
 from edge import relay_limits
 from objecta import heartbeat, observability, wiring
+from objecta.metrics import exposition, m
 from objecta.settings import Settings, SettingsError, load
 
 log = logging.getLogger("edge.relay")
@@ -69,6 +70,13 @@ def json_response(status: int, payload: Any) -> Response:
     if status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = "Bearer"
     return Response(status, HTTPStatus(status).phrase, headers, body)
+
+
+def _close_name(code: int) -> str:
+    try:
+        return CloseCode(code).name.lower()
+    except ValueError:
+        return "other"
 
 
 def refusal(status: int, code: str, message: str, details: Any = None) -> Response:
@@ -182,6 +190,8 @@ class Client:
         """Close this client's websocket (once), in the background."""
         if self._closing is None:
             log.info("dropping a client of user %s: %s", self.principal.user_id, reason)
+            m().relay_dropped.labels(_close_name(code)).inc()
+            m().relay_messages_dropped.inc(len(self._queue))  # the client replays them when it reconnects
             self._queue.clear()
             self._closing = asyncio.create_task(close_within(self.connection, code, reason, self._close_timeout))
 
@@ -333,6 +343,7 @@ class Relay:
         self.redis = aioredis.from_url(self.settings.redis.url, decode_responses=True,
                                        client_name=f"objecta-relay-{os.getpid()}")
         self.hub = Hub(self.redis)
+        m()  # declared now: on the first connection it would hold the loop before that client subscribes
         # A slot outlives its connection by at most this when a relay dies without giving it back.
         self.slots = ConnectionSlots(self.redis, lease=max(5, int(self.recheck_interval * 3)))
         try:
@@ -368,6 +379,10 @@ class Relay:
         url = urlsplit(request.path)
         if url.path == "/healthz":  # for load balancers and `objecta up`
             return json_response(200, {"status": "ok"})
+        if url.path == "/metrics":  # Prometheus, on the same port
+            body, content_type = exposition()
+            return Response(200, "OK", Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                                                ("Connection", "close")]), body)
         if url.path != "/":
             return refusal(404, "not_found", "the relay listens on / only")
         query = parse_qs(url.query)
@@ -400,6 +415,15 @@ class Relay:
 
     async def _serve_client(self, connection: ServerConnection) -> None:
         client: Client = connection.relay_client
+        m().relay_connections_opened.inc()
+        m().relay_connections.inc()
+        try:
+            await self._serve_listening(client)
+        finally:
+            m().relay_connections.dec()
+
+    async def _serve_listening(self, client: Client) -> None:
+        connection = client.connection
         async with self.hub.listening(client):
             sender = asyncio.create_task(self._forward(client))
             try:
@@ -424,6 +448,7 @@ class Relay:
                     await connection.send(incomplete_notice(client.last_event_id))
                 for event_id, message in missed:
                     await connection.send(message)
+                    m().relay_sent.labels("replay").inc()
                     last_sent = event_id
             recheck_at = loop.time() + self.recheck_interval
             while True:
@@ -437,6 +462,7 @@ class Relay:
                 # Live events queued while the replay ran may be in it already.
                 if event is not None and event[0] > last_sent:
                     await connection.send(event[1])
+                    m().relay_sent.labels("live").inc()
                     last_sent = event[0]
                 if client.suspended and event is None:
                     client.drop(CloseCode.POLICY_VIOLATION, SUSPENDED_REASON)

@@ -23,9 +23,12 @@ from periodiq import PeriodiqMiddleware
 
 from domain.jobs import Job
 from objecta.connections import amqp_url, redis_options
+from objecta.deadletters import DeadLetterReasons
 from objecta.embedded import die_with_parent
 from objecta.fairness import OrgFairness
 from objecta.heartbeat import WorkerHeartbeat
+from objecta.metrics import WorkerMetrics
+from objecta.logs import RequestContext
 from objecta.settings import Settings
 from objecta.waking_broker import WakingRedisBroker
 
@@ -53,6 +56,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(DieWithPool())
     # Beats only in worker processes: `objecta status` and the admin health route count them per queue.
     broker.add_middleware(WorkerHeartbeat(redis_url=settings.redis.url, namespace=settings.broker.namespace))
+    broker.add_middleware(DeadLetterReasons(settings.redis.url, settings.broker.namespace))
+    broker.add_middleware(RequestContext())
+    broker.add_middleware(WorkerMetrics(settings.observability.metrics_dir,
+                                        settings.observability.worker_metrics_port))
     if settings.broker.org_concurrency:
         broker.add_middleware(OrgFairness.from_settings(settings))
     return broker

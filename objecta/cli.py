@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     aggregate.add_argument("--date", help="one day, YYYY-MM-DD (or today, yesterday)")
     aggregate.add_argument("--from", dest="first", help="first day of a range, YYYY-MM-DD")
     aggregate.add_argument("--to", dest="last", help="last day of a range, YYYY-MM-DD")
+    _dlq_parser(commands)
     args = parser.parse_args(argv)
 
     try:
@@ -81,7 +82,76 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         from objecta.status import run as status
         return status(settings, args.json)
+    if args.command == "dlq":
+        return _dlq(settings, args)
     return 1
+
+
+def _dlq_parser(commands) -> None:
+    dlq = commands.add_parser("dlq", help="dead letters: list, replay, purge (docs/operations.md)")
+    verbs = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = verbs.add_parser("list", help="what was given up on: when, why, after how many attempts")
+    listing.add_argument("--queue")
+    listing.add_argument("--json", action="store_true", help="one JSON object a line")
+    replay = verbs.add_parser("replay", help="send dead letters again (commands go back to queued)")
+    replay.add_argument("id", nargs="?", help="the letter's id, as `list` shows it")
+    replay.add_argument("--queue")
+    replay.add_argument("--all", action="store_true", help="every letter (of --queue, or of every queue)")
+    purge = verbs.add_parser("purge", help="drop dead letters for good")
+    purge.add_argument("--queue")
+    purge.add_argument("--yes", action="store_true", help="do not ask")
+
+
+def _dlq(settings, args) -> int:
+    import json
+
+    from objecta.deadletters import each_line, open_dead_letters
+    from objecta.launcher import queue_modules
+
+    if args.dlq_command == "replay" and not args.id and not args.all:
+        print("objecta: name a letter (objecta dlq replay ID) or replay many with --all [--queue Q]",
+              file=sys.stderr)
+        return 2
+    settings = _running_stack(settings)
+    if settings is None:
+        return 2
+    letters = open_dead_letters(settings, [m.removeprefix("workers.") for m in queue_modules()])
+    if args.dlq_command == "list":
+        found = letters.list(args.queue)
+        for line in ([json.dumps(letter.as_dict()) for letter in found] if args.json else each_line(found)):
+            print(line)
+        return 0
+    if args.dlq_command == "replay":
+        replayed = letters.replay(letter_id=args.id, queue=args.queue)
+        print(f"objecta: replayed {replayed} dead letter(s)")
+        return 0 if replayed or args.all else 1
+    if not args.yes:
+        count = len(letters.list(args.queue))
+        where = f"queue {args.queue}" if args.queue else "every queue"
+        if not sys.stdin.isatty():
+            print(f"objecta: this drops {count} dead letter(s) of {where} for good; add --yes", file=sys.stderr)
+            return 2
+        if input(f"drop {count} dead letter(s) of {where} for good? type yes: ").strip() != "yes":
+            return 1
+    print(f"objecta: purged {letters.purge(args.queue)} dead letter(s)")
+    return 0
+
+
+def _running_stack(settings):
+    """Settings that reach a running `objecta up`'s embedded Postgres and Valkey when no URL is set."""
+    from objecta import embedded
+
+    for variable, port, what in (("DATABASE_URL", settings.database.embedded_port, "Postgres"),
+                                 ("REDIS_URL", settings.redis.embedded_port, "Valkey")):
+        if os.environ.get(variable):
+            continue
+        if embedded.port_is_free(port):
+            print(f"objecta: {variable} is not set and no embedded {what} answers (start `objecta up`)",
+                  file=sys.stderr)
+            return None
+        scheme = "postgresql://postgres@" if variable == "DATABASE_URL" else "redis://"
+        os.environ[variable] = f"{scheme}127.0.0.1:{port}/{'postgres' if variable == 'DATABASE_URL' else '0'}"
+    return settings_module.load()
 
 
 def _aggregate(settings, args) -> int:

@@ -135,7 +135,7 @@ def _spawn(name: str, where: str, argv: list[str], log_dir) -> Child:
 
 
 # Modules of workers/ that hold plumbing rather than a queue's actors.
-WORKER_PLUMBING = {"__init__", "actors", "broker", "context", "commands", "scheduled"}
+WORKER_PLUMBING = {"__init__", "actors", "broker", "context", "commands", "runner", "scheduled"}
 
 
 def queue_modules() -> list[str]:

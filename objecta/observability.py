@@ -9,11 +9,11 @@ bodies are never sent: a password in a local or a body has no shape a pattern co
 
 from __future__ import annotations
 
-import logging
 import re
 from importlib import metadata
 from typing import Any
 
+from objecta import logs
 from objecta.settings import Settings
 
 # Keys whose values never leave, on top of sentry_sdk's defaults (password, token, secret, cookie...).
@@ -78,8 +78,7 @@ def scrub_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None = None) 
 
 
 def setup(settings: Settings, process: str, *, dramatiq: bool = False) -> None:
-    logging.basicConfig(level=settings.log_level,
-                        format=f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
+    logs.configure(settings, process)
     if settings.sentry_dsn:
         import sentry_sdk
         from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tempfile
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,14 @@ class AnalyticsSettings:
 
 
 @dataclass(frozen=True)
+class ObservabilitySettings:
+    log_format: str = "text"  # LOG_FORMAT: "text" for people, "json" (one object a line) for collectors
+    metrics_dir: str = "/tmp/objecta-metrics"  # METRICS_DIR: worker pools' multi-process files, a folder per run
+    worker_metrics_port: int = 9191  # WORKER_METRICS_PORT: a worker pool's exporter (0: none)
+    scheduler_metrics_port: int = 9192  # SCHEDULER_METRICS_PORT: the scheduler's exporter (0: none)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     host: str
     edge_port: int
@@ -216,6 +225,7 @@ class Settings:
     analytics: AnalyticsSettings = AnalyticsSettings(retention_days=90, high_traffic_per_hour=10_000)
     rate_limits: RateLimitSettings = RateLimitSettings(dict(RATE_LIMIT_DEFAULTS))
     sentry_release: str | None = None  # SENTRY_RELEASE; else objecta@<package version> (objecta/observability.py)
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @property
     def is_production(self) -> bool:
@@ -460,6 +470,13 @@ def load(environ: dict | None = None) -> Settings:
         high_traffic_per_hour=_int(env, "ANALYTICS_HIGH_TRAFFIC_PER_HOUR", 10_000, problems, minimum=1))
 
     rate_limits = _rate_limits(env, problems)
+    log_format = env.get("LOG_FORMAT", "text").lower()
+    if log_format not in ("text", "json"):
+        problems.append(f"LOG_FORMAT must be text or json; got {log_format!r}")
+    observability = ObservabilitySettings(
+        log_format=log_format, metrics_dir=env.get("METRICS_DIR") or str(Path(tempfile.gettempdir()) / "objecta-metrics"),
+        worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 9191, problems, minimum=0),
+        scheduler_metrics_port=_int(env, "SCHEDULER_METRICS_PORT", 9192, problems, minimum=0))
 
     if problems:
         raise SettingsError(problems)
@@ -490,6 +507,7 @@ def load(environ: dict | None = None) -> Settings:
                           login_daily_attempts=_int(env, "LOGIN_DAILY_ATTEMPTS", 20, problems, minimum=1)),
         http=http, team=team, billing=billing, sentry_dsn=sentry_dsn, log_level=log_level,
         agents=AgentSettings(simulated_models=simulated_models), analytics=analytics, rate_limits=rate_limits,
+        observability=observability,
         sentry_release=env.get("SENTRY_RELEASE") or None,
         admin=AdminSettings(jwt_secret=admin_secret, access_token_ttl=admin_access_ttl,
                             refresh_token_ttl=admin_refresh_ttl, mfa_token_ttl=300,

@@ -6,6 +6,7 @@ import logging
 
 from domain.billing import service as billing
 from domain.billing import trial_extension, webhooks
+from objecta.metrics import m
 from workers.actors import job_actor
 from workers.runner import command_actor
 from workers.context import context
@@ -54,5 +55,7 @@ async def handle_event(event_id: str) -> None:
         # Transient (Stripe or the database): Dramatiq retries with backoff, the sweeper after that.
         async with ctx.db.transaction(system=True) as session:
             await webhooks.note_failure(session, event_id, f"{type(error).__name__}: {error}")
+        m().stripe_webhooks.labels("failed").inc()
         raise
+    m().stripe_webhooks.labels("handled").inc()
     log.info("stripe event %s: %s", event_id, outcome)

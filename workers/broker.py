@@ -15,7 +15,20 @@ from objecta.broker import build_broker
 from objecta.settings import load
 
 settings = load()
-# `periodiq workers.broker ...` (the scheduler) imports this module too: name it apart in logs and Sentry.
-observability.setup(settings, "scheduler" if "periodiq" in Path(sys.argv[0]).name else "worker", dramatiq=True)
+scheduler = Path(sys.argv[0]).name == "periodiq"  # periodiq imports this module too
+observability.setup(settings, "scheduler" if scheduler else "worker", dramatiq=True)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
+
+if scheduler:
+    import signal
+
+    # periodiq dies of SIGTERM (status -15) and exits 1 on SIGINT. An orchestrator's stop should be a clean
+    # exit: between ticks nothing is in flight, and a period whose tick was cut short is claimed by the next.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+if scheduler and settings.observability.scheduler_metrics_port:
+    # The scheduler's exporter, in a thread.
+    from objecta.metrics import serve
+
+    serve(settings.observability.scheduler_metrics_port, host=settings.http.host)

@@ -42,6 +42,7 @@ from sqlalchemy.exc import OperationalError
 
 from domain.mail import Email, MailError, PermanentMailError, TransientMailError, render
 from domain.mail import service as mail
+from objecta.metrics import m
 from workers.actors import job_actor
 from workers.context import WorkerContext
 from workers.context import context as worker_context
@@ -96,12 +97,15 @@ async def _deliver(ctx: WorkerContext, dedupe_key: str, to: str, template: str, 
                 await mail.mark_failed(session, dedupe_key, f"gave up after {attempt} attempts: {reason}")
             else:
                 await mail.mark_failed(session, dedupe_key, reason)
+        if not _should_retry(_retries_so_far(), error):
+            m().emails.labels("failed").inc()
         if isinstance(error, PermanentMailError):
             log.warning("email %s (%s) to %s failed for good: %s", dedupe_key, template, to, error.message)
             return  # an outcome, not a dead letter
         raise
     async with ctx.db.transaction(system=True) as session:
         await mail.mark_sent(session, dedupe_key, provider_id)
+    m().emails.labels("sent").inc()
     log.info("email %s (%s) sent to %s on attempt %d", dedupe_key, template, to, attempt)
 
 

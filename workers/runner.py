@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.commands import service as commands
 from domain.commands.errors import CommandFailed, TransientFailure
 from domain.commands.models import FAILED, RUNNING, Command, CommandKind
+from objecta.metrics import m
 from workers.context import WorkerContext, context
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,14 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
     max_attempts = ctx.settings.commands.max_attempts
     async with ctx.db.transaction(org_id=org_id) as session:
         command = await commands.start(session, command_id, max_attempts=max_attempts, publisher=ctx.publisher)
+        # Failed just now, out of attempts: the deliveries before this one crashed their worker (a poison
+        # message). Dead-lettered below, so an operator can replay it once the cause is fixed.
+        exhausted = command is not None and command.status == FAILED and session.is_modified(command)
         if command is not None and command.status == FAILED and on_failure is not None:
             await on_failure(session, command)  # idempotent: a duplicate delivery may repeat it
+    if exhausted:
+        m().commands_finished.labels(command.kind, "failed").inc()
+        raise GiveUp(command.error)
     if command is None or command.status != RUNNING:
         return
     # Plain values: the ORM objects of a rolled-back transaction are expired.
@@ -78,6 +85,8 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
             current = await commands.get(session, command_id)
             result = await work(session, current, ctx)
             await commands.succeed(session, current, result, ctx.publisher)
+        m().commands_finished.labels(kind, "succeeded").inc()
+        log.info("command %s (%s) succeeded on attempt %d", command_id, kind, attempt)
     except Exception as error:
         permanent = isinstance(error, CommandFailed)
         final = permanent or attempt >= max_attempts
@@ -91,9 +100,15 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
                     await on_failure(session, failed)
             else:
                 await commands.retry_later(session, command_id, readable(error), ctx.publisher)
+        if final:
+            m().commands_finished.labels(kind, "failed").inc()
+        else:
+            m().commands_retried.labels(kind).inc()
         if permanent:
             return  # an expected outcome, not a dead letter
-        raise (GiveUp if final else Retry)(readable(error)) from error
+        if final:  # the dead letter's reason says what the command's error says
+            raise GiveUp(f"gave up after {attempt} attempts: {readable(error)}") from error
+        raise Retry(readable(error)) from error
 
 
 def command_actor(kind: CommandKind, *, on_failure: OnFailure | None = None, **options: Any):

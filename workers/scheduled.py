@@ -22,6 +22,7 @@ from periodiq import cron
 from domain import jobs
 from domain.scheduling import service as scheduling
 from schedules import Entry
+from objecta.metrics import m
 from workers.context import WorkerContext, context
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ def _declare_tick(entry: Entry) -> dramatiq.Actor:
             periods = await scheduling.claim_due(session, entry.job, _tick_time(), next_after, entry.catch_up)
             for period in periods:
                 jobs.enqueue(session, entry.kind, period.isoformat())
+        m().schedule_ticks.labels(entry.job).inc()
+        m().schedule_claimed.labels(entry.job).inc(len(periods))
         if periods:
             log.info("%s: running %s", entry.job, ", ".join(p.isoformat() for p in periods))
 

@@ -58,6 +58,7 @@ class Command(Identified, Timestamped, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     idempotency_key: Mapped[str | None]
     request_hash: Mapped[str | None]  # the fingerprint of the request that created it (see `Idempotency`)
+    request_id: Mapped[str | None]  # the edge request that accepted it (`domain.correlation`): one id finds its path
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -65,4 +66,5 @@ class Command(Identified, Timestamped, Base):
     def as_event(self) -> dict[str, Any]:
         """What `command.updated` carries (the same fields GET /v1/commands/{id} returns)."""
         return {"id": str(self.id), "kind": self.kind, "status": self.status, "result": self.result,
-                "error": self.error, "attempts": self.attempts, "updated_at": self.updated_at.isoformat()}
+                "error": self.error, "attempts": self.attempts, "updated_at": self.updated_at.isoformat(),
+                "request_id": self.request_id}

@@ -47,6 +47,10 @@ async def get(session: AsyncSession, command_id: uuid.UUID, *, for_update: bool 
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def by_ids(session: AsyncSession, command_ids: list[uuid.UUID]) -> list[Command]:
+    return list((await session.execute(select(Command).where(Command.id.in_(command_ids)))).scalars())
+
+
 async def stale(session: AsyncSession, queued_before: datetime, running_before: datetime,
                 limit: int) -> list[Command]:
     """Unfinished commands nobody has touched for too long, oldest first (all tenants)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import jobs
+from domain import correlation, jobs
 from domain.commands import repository
 from domain.commands.errors import CommandNotFound, IdempotencyKeyReused
 from domain.commands.models import FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED, Command, CommandKind, Idempotency
@@ -62,7 +62,7 @@ async def submit(session: AsyncSession, kind: CommandKind, *, org_id: uuid.UUID,
     values = dict(id=uuid.uuid4(), org_id=org_id, user_id=user_id, kind=kind.name, queue=kind.queue, actor=kind.actor,
                   payload=payload, idempotency_key=idempotency.key if idempotency else None,
                   request_hash=idempotency.fingerprint if idempotency else None, status=QUEUED, attempts=0,
-                  created_at=now, updated_at=now)
+                  created_at=now, updated_at=now, request_id=correlation.request_id.get())
     if not await repository.insert_command(session, values):
         raise IdempotencyKeyReused("this Idempotency-Key is already in use; send the request again",
                                    details={"kind": kind.name})
@@ -153,8 +153,31 @@ async def resend_stale(session: AsyncSession, *, queued_for: int, running_for: i
     await repository.touch(session, [c.id for c in stale], now)
     for command in stale:
         jobs.enqueue(session, jobs.JobKind(command.actor, queue=command.queue), str(command.id), str(command.org_id),
-                     org_id=command.org_id)
+                     org_id=command.org_id, request_id=command.request_id)
     return len(stale)
+
+
+async def requeue_dead(session: AsyncSession, command_id: uuid.UUID, publisher: Publisher) -> Command | None:
+    """An operator replays a dead-lettered command (`objecta dlq replay`) once its cause is fixed.
+
+    A failed command goes back to `queued` with its attempts reset, the sender
+    hears it, and it is sent again after the commit, as the edge sends a new
+    one. A command that is not failed (a duplicate letter of one that has
+    since succeeded, or one the sweeper already re-sent) is left as it is:
+    its letter is spent. None when there is no such command.
+    """
+    command = await repository.get(session, command_id, for_update=True)
+    if command is None or command.status != FAILED:
+        return command
+    _set(command, QUEUED, attempts=0, error=None, result=None, started_at=None, finished_at=None)
+    _publish(session, publisher, command)
+    jobs.enqueue(session, jobs.JobKind(command.actor, queue=command.queue), str(command.id), str(command.org_id),
+                 org_id=command.org_id, request_id=command.request_id)
+    return command
+
+
+async def by_ids(session: AsyncSession, command_ids: list[uuid.UUID]) -> list[Command]:
+    return await repository.by_ids(session, command_ids)
 
 
 def _readable(error: str) -> str:

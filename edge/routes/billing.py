@@ -20,6 +20,7 @@ from domain.errors import InvalidInput
 from domain.db import Database
 from edge.auth import Tenant
 from edge.ratelimits import rate_limited
+from objecta.metrics import m
 from objecta.settings import Settings
 from edge.routes.commands import Accepted, IdempotencyKey, accept_command
 from edge.schemas import Body, Clean, Cursor, Described, Limit, out
@@ -197,11 +198,16 @@ async def list_invoices(tenant: Tenant, cursor: Cursor = None, limit: Limit = 50
       raises=[InvalidWebhook])
 async def stripe_webhook(request: Request, db: Database, settings: Settings) -> WebhookReceived:
     # Verified before any transaction: a forged request stores and queues nothing.
-    event = verify_webhook(await request.body(), request.headers.get("stripe-signature"),
-                           settings.billing.webhook_secret, settings.billing.webhook_tolerance)
+    try:
+        event = verify_webhook(await request.body(), request.headers.get("stripe-signature"),
+                               settings.billing.webhook_secret, settings.billing.webhook_tolerance)
+    except InvalidWebhook:
+        m().stripe_webhooks.labels("rejected").inc()
+        raise
     # No tenant is known yet: the event is stored in the system scope (docs/decisions.md, 29).
     async with db.transaction(system=True) as session:
         new = await webhooks.receive(session, event)
+    m().stripe_webhooks.labels("received" if new else "duplicate").inc()
     return WebhookReceived(received=True, duplicate=not new)
 
 

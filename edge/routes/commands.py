@@ -20,6 +20,7 @@ from domain.commands.errors import CommandNotFound
 from domain.commands.models import Command, Idempotency
 from edge.auth import Tenant
 from edge.schemas import NO_NUL, Described, out
+from objecta.metrics import m
 
 # Declared once so every command route documents and validates it alike.
 IdempotencyKey = Annotated[str | None, Parameter(
@@ -78,8 +79,11 @@ async def accept_command(request: Request, tenant: Tenant, permission: str, idem
     idempotency = Idempotency(idempotency_key, fingerprint(request, body)) if idempotency_key else None
     async with tenant(permission) as (session, member):
         command = await commands.replay(session, member.principal.org_id, member.principal.user_id, idempotency)
+        replayed = command is not None
         if command is None:
             command = await submit(session, member, idempotency)
+    if not replayed:  # committed: a new command, not a retry answered with the first one
+        m().commands_accepted.labels(command.kind).inc()
     return accepted(command)
 
 
