@@ -1,14 +1,14 @@
 """Commands keep the request id of the edge request that accepted them (docs/decisions.md, 97).
 
-Revision ID: 0015
+Revision ID: 0019
 Revises: 0018
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0018"  # written after 0013; relinked after the merge with 0014 and 0018
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
