@@ -12,12 +12,22 @@ What is counted (the limits themselves are settings, `RATE_LIMIT_<NAME>`, object
 The guard runs before any dependency, so a refused request costs no database work. A 429 carries
 Retry-After and the RateLimit fields; an allowed one the RateLimit fields of the limit closest to running
 out (added as the response starts, `rate_limit_headers`).
+
+With Redis unreachable, the limits that only share capacity fairly (a person's or an organization's reads,
+writes and event batches: `FAIL_OPEN`) let the request through, logged: those routes work on Postgres
+alone, and a Redis outage must not take every read and write down with it. The limits that stand
+between an attacker and an account or our mail (sign-in, sign-up, reset, tokens, invitations, agent
+errors) fail closed: 503 `unavailable`, as the invitation limit always has (decisions 60, 113).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from typing import Any
+
+import redis
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
@@ -28,6 +38,13 @@ from domain.analytics import keys
 from domain.errors import RateLimited
 from domain.ratelimit import Check, RateLimiter, Verdict
 from edge.client_ip import client_ip
+
+log = logging.getLogger(__name__)
+# Limits that protect capacity, not accounts or mail: with Redis unreachable the request goes through.
+FAIL_OPEN = frozenset({"person_reads", "person_writes", "org_writes", "events_per_sender", "events_per_org"})
+_last_warning = 0.0
+UNREACHABLE_PAUSE = 3.0  # seconds without asking Redis again after it failed
+_unreachable_until = 0.0
 
 OPT = "rate_limits"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -112,7 +129,22 @@ async def enforce(limiter: RateLimiter, checks: list[Check], connection: ASGICon
     """Count the request against `checks` (one round trip); raise the 429 if one is spent."""
     if not checks:
         return
-    verdict = await limiter.hit_all(checks)
+    global _unreachable_until
+    fail_open = all(check.name in FAIL_OPEN for check in checks)
+    if time.monotonic() < _unreachable_until:
+        # Redis failed a moment ago: answer at once rather than make every request wait out a timeout on a
+        # silent Redis (two seconds each), as the broker sender does (objecta/broker.py).
+        if fail_open:
+            return
+        raise redis.exceptions.ConnectionError("Redis failed a moment ago; rate limits cannot be read")
+    try:
+        verdict = await limiter.hit_all(checks)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        _unreachable_until = time.monotonic() + UNREACHABLE_PAUSE
+        if not fail_open:
+            raise  # 503 `unavailable` (edge/errors.py)
+        _warn_unlimited()
+        return
     if not verdict.allowed:
         raise refusal(verdict)
     if connection is not None:
@@ -136,3 +168,12 @@ async def rate_limit_headers(message: Message, scope: Scope) -> None:
     if "ratelimit" not in headers:  # a 429 already carries its own
         headers["ratelimit"] = f'"{verdict.name}";r={verdict.remaining};t={verdict.retry_after}'
         headers["ratelimit-policy"] = f'"{verdict.name}";q={verdict.limit};w={verdict.window}'
+
+
+def _warn_unlimited() -> None:
+    """One warning every ten seconds, not one per request, while Redis is away."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning > 10:
+        _last_warning = now
+        log.warning("rate limits unavailable (Redis unreachable): capacity limits are not enforced meanwhile")

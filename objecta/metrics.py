@@ -23,6 +23,7 @@ kinds, schedule entries, outcomes; never ids.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -39,6 +40,7 @@ REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MESSAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 
 
+log = logging.getLogger(__name__)
 _declaring = threading.Lock()
 
 
@@ -90,6 +92,52 @@ def _declare() -> SimpleNamespace:
                                 ["outcome"]),
         emails=Counter("objecta_emails_total", "Emails by outcome", ["outcome"]),
     )
+
+
+# Per queue, read from the broker at scrape time (objecta/queues.py: the source `objecta status` and the admin
+# health route read too). Sample name -> (help, QueueFigures field); a field that is unknown (None) exports
+# no sample rather than a made-up zero (RabbitMQ cannot tell the oldest message's age without consuming).
+QUEUE_GAUGES = {
+    "objecta_queue_depth": ("Messages waiting to be fetched", "depth"),
+    "objecta_queue_delayed": ("Retries and deferrals waiting for their time", "delayed"),
+    "objecta_queue_oldest_message_age_seconds": ("How long the next message has waited", "oldest_age_seconds"),
+    "objecta_queue_dead_letters": ("Messages in the dead-letter queue", "dead_letters"),
+    "objecta_queue_consumers": ("Live worker processes consuming the queue (heartbeats)", "consumers"),
+}
+
+
+class QueueCollector:
+    """Queue figures for Prometheus, read when scraped; registered in the scheduler's exporter only.
+
+    One process reads the broker for everybody: every pool exporting the same global figures would
+    multiply the broker's reads by the number of pools and the series by as many instances. A scrape that
+    cannot reach the broker exports no queue samples and `objecta_queue_figures_up 0`.
+    """
+
+    def __init__(self, settings, queues=None):
+        self.settings, self.queues = settings, queues  # queues: None for every queue the platform has
+
+    def describe(self):
+        return []  # nothing at registration: reading the broker then would make start-up depend on it
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from objecta.queues import queue_figures
+
+        try:
+            figures, up = queue_figures(self.settings, self.queues), 1
+        except Exception as error:  # noqa: BLE001 - a scrape must not fail with the broker
+            log.warning("queue figures unavailable: %s", error)
+            figures, up = [], 0
+        yield GaugeMetricFamily("objecta_queue_figures_up", "Whether the broker answered this scrape", value=up)
+        for name, (description, field) in QUEUE_GAUGES.items():
+            family = GaugeMetricFamily(name, description, labels=["queue"])
+            for queue in figures:
+                value = getattr(queue, field)
+                if value is not None:
+                    family.add_metric([queue.name], value)
+            yield family
 
 
 def metrics_dir(base: str | os.PathLike, pool_pid: int) -> Path:

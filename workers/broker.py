@@ -28,7 +28,10 @@ if scheduler:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 if scheduler and settings.observability.scheduler_metrics_port:
-    # The scheduler's exporter, in a thread.
-    from objecta.metrics import serve
+    # The scheduler's exporter, in a thread; it also reads the queues' figures from the broker when scraped.
+    from prometheus_client import REGISTRY
 
+    from objecta.metrics import QueueCollector, serve
+
+    REGISTRY.register(QueueCollector(settings))
     serve(settings.observability.scheduler_metrics_port, host=settings.http.host)

@@ -168,3 +168,33 @@ def test_a_public_route_joins_with_one_line_and_gets_the_public_numbers_until_it
         assert [a.status_code for a in answers] == [204, 204, 429]
         _assert_throttled(answers[2], "password_reset_example", 2, 60)
         assert client.get("/v1/billing/plans").status_code == 200  # `public` itself is counted apart
+
+
+def test_with_redis_unreachable_capacity_limits_let_requests_through_and_account_limits_refuse():
+    """A Redis outage must not take every read and write down; sign-in and the like stay closed (503)."""
+    import asyncio
+
+    import redis
+
+    from domain.ratelimit import Check
+    from edge.ratelimits import enforce
+
+    class Unreachable:
+        async def hit_all(self, checks):
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:9. Connection refused.")
+
+    import edge.ratelimits
+
+    capacity = [Check("person_writes", "user:u", 120, 60), Check("org_writes", "org:o", 600, 60)]
+    asyncio.run(enforce(Unreachable(), capacity))  # let through, no exception
+    edge.ratelimits._unreachable_until = 0.0  # each case asks Redis (after a failure the guard pauses)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        asyncio.run(enforce(Unreachable(), [Check("login", "ip:1.2.3.4", 30, 900)]))
+    edge.ratelimits._unreachable_until = 0.0
+    with pytest.raises(redis.exceptions.ConnectionError):  # one account limit among them keeps it closed
+        asyncio.run(enforce(Unreachable(), [*capacity, Check("agent_errors_per_person", "user:u", 10, 3600)]))
+    # Right after a failure nothing waits on Redis: capacity limits pass, account limits refuse at once.
+    asyncio.run(enforce(Unreachable(), capacity))
+    with pytest.raises(redis.exceptions.ConnectionError):
+        asyncio.run(enforce(None, [Check("login", "ip:1.2.3.4", 30, 900)]))
+    edge.ratelimits._unreachable_until = 0.0

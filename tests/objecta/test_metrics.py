@@ -104,3 +104,53 @@ def test_a_schedule_tick_is_counted_where_it_is_sent_and_where_it_runs(settings,
                        and value(s, "objecta_schedule_ticks_total", entry=entry) >= 1 and s, 30,
                        what="the tick in the pool's figures")
     assert value(samples, "objecta_schedule_runs_claimed_total", entry=entry) == 1
+
+
+def test_the_scheduler_exports_queue_figures_read_from_the_broker(settings):
+    """Depth and dead letters per queue, from the same source as `objecta status` (objecta/queues.py)."""
+    import uuid
+
+    import dramatiq
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from objecta.broker import build_broker
+    from objecta.metrics import QueueCollector
+
+    name = f"metrics_{uuid.uuid4().hex[:8]}"
+    broker = build_broker(settings)
+    registry = CollectorRegistry()
+    registry.register(QueueCollector(settings, [name]))
+    try:
+        broker.declare_queue(name)
+        for n in range(2):
+            broker.enqueue(dramatiq.Message(queue_name=name, actor_name="nobody.home", args=(n,), kwargs={},
+                                            options={}))
+
+        def scraped() -> dict:
+            text = generate_latest(registry).decode()
+            return {(s.name, s.labels.get("queue")): s.value
+                    for family in text_string_to_metric_families(text) for s in family.samples}
+
+        figures = scraped()
+        assert figures[("objecta_queue_figures_up", None)] == 1
+        assert figures[("objecta_queue_depth", name)] == 2
+        assert figures[("objecta_queue_dead_letters", name)] == 0
+        assert figures[("objecta_queue_consumers", name)] == 0
+    finally:
+        broker.flush(name)
+        broker.close()
+
+
+def test_queue_figures_say_so_when_the_broker_cannot_be_read(settings):
+    from dataclasses import replace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from objecta.metrics import QueueCollector
+
+    unreachable = replace(settings, redis=replace(settings.redis, url="redis://127.0.0.1:9/0"),
+                          broker=replace(settings.broker, url="redis://127.0.0.1:9/0"))
+    registry = CollectorRegistry()
+    registry.register(QueueCollector(unreachable, ["agents"]))
+    text = generate_latest(registry).decode()
+    assert "objecta_queue_figures_up 0.0" in text and 'objecta_queue_depth{' not in text
