@@ -16,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.analytics.models import AGENT_ERROR, CONVERSATION, DEPLOY, MESSAGE, ApiKey, StoredEvent
+from domain.analytics.models import AGENT_ERROR, CONVERSATION, DEPLOY, MESSAGE, ApiKey
 
 # ---------------------------------------------------------------- API keys
 
