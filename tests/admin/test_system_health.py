@@ -82,7 +82,6 @@ def test_a_heartbeat_expires_when_its_process_stops_beating(settings):
         client.close()
 
 
-@pytest.mark.skipif((os.environ.get("BROKER_URL") or "").startswith("amqp"), reason="RabbitMQ is not run here")
 def test_a_stopped_pool_shows_as_a_growing_queue_without_workers(client, settings, owner, start_worker):
     admin = signed_in_admin(client, settings, role="support")
     pool = start_worker(["workers.agents"])
@@ -98,7 +97,10 @@ def test_a_stopped_pool_shows_as_a_growing_queue_without_workers(client, setting
     assert _queue(settings, "agents").depth >= before + 3
     report = admin.get("/admin/v1/system/health").json()
     agents = next(q for q in report["queues"] if q["name"] == "agents")
-    assert agents["depth"] >= 3 and agents["consumers"] == 0 and agents["oldest_age_seconds"] is not None
+    assert agents["depth"] >= 3 and agents["consumers"] == 0
+    # RabbitMQ cannot tell how long the next message has waited without consuming it: unknown, not zero.
+    rabbitmq = (os.environ.get("BROKER_URL") or "").startswith("amqp")
+    assert (agents["oldest_age_seconds"] is None) == rabbitmq
     assert report["status"] == "degraded"
     assert any(p.startswith("queue agents:") and "no live worker" in p for p in report["problems"])
     start_worker(["workers.agents"])
