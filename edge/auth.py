@@ -36,6 +36,20 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# The request's verified access token, kept in the scope: the rate-limit guard verifies it first
+# (edge/ratelimits.py) and the `tenant` dependency reuses it, so the hot path checks the signature once.
+PRINCIPAL = "objecta.principal"
+
+
+def verified_principal(connection, accounts: AccountService, token: str) -> Principal:
+    """`token` verified as an access token, once per request; raises the contract's 401s."""
+    state = connection.scope.setdefault("state", {})
+    found = state.get(PRINCIPAL)
+    if found is None or found[0] != token:
+        state[PRINCIPAL] = found = (token, accounts.issuer.verify_access(token))
+    return found[1]
+
+
 class Tenant:
     """The caller, ready to open the request's transaction inside their organization."""
 
@@ -67,18 +81,17 @@ def provide_tenant(request: Request, db: Database, accounts: AccountService) -> 
     if keys.is_api_key(token):
         raise ApiKeyNotAllowed("an organization API key only sends events (POST /v1/events); "
                                "this route takes a person's access token")
-    return Tenant(db, accounts, accounts.issuer.verify_access(token))
+    return Tenant(db, accounts, verified_principal(request, accounts, token))
 
 
 class EventSender:
     """Whoever sends events: a person with `events.write`, or an organization API key (`obk_...`)."""
 
-    def __init__(self, db: Database, accounts: AccountService, token: str):
+    def __init__(self, db: Database, accounts: AccountService, token: str, principal: Principal | None):
         self.db = db
         self.accounts = accounts
         self.token = token
-        # A person's token is checked now (no I/O); a key needs the database.
-        self.principal = None if keys.is_api_key(token) else accounts.issuer.verify_access(token)
+        self.principal = principal  # a person's verified token; None for a key (that needs the database)
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[tuple[AsyncSession, Sender]]:
@@ -95,4 +108,6 @@ class EventSender:
 
 def provide_event_sender(request: Request, db: Database, accounts: AccountService) -> EventSender:
     """Dependency `event_sender` of POST /v1/events."""
-    return EventSender(db, accounts, bearer_token(request))
+    token = bearer_token(request)
+    principal = None if keys.is_api_key(token) else verified_principal(request, accounts, token)
+    return EventSender(db, accounts, token, principal)

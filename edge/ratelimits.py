@@ -37,6 +37,7 @@ from litestar.types import Message, Scope
 from domain.analytics import keys
 from domain.errors import RateLimited
 from domain.ratelimit import Check, RateLimiter, Verdict
+from edge.auth import verified_principal
 from edge.client_ip import client_ip
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def _principal(connection: ASGIConnection, services) -> Any:
     if token is None or keys.is_api_key(token):
         return None
     try:
-        return services.accounts.issuer.verify_access(token)
+        return verified_principal(connection, services.accounts, token)
     except Exception:  # invalid or expired: the dependency says which, with the contract's codes
         return None
 
