@@ -84,33 +84,40 @@ class RateLimiter(Protocol):
         ...
 
 
-def window_key(name: str, subject: str, window: int, now: float | None = None) -> tuple[str, int]:
-    """The counter's key for the current window, and the seconds left in it."""
+def window_key(name: str, subject: str, window: int, now: float | None = None, *,
+               namespace: str = "") -> tuple[str, int]:
+    """The counter's key for the current window, and the seconds left in it.
+
+    `namespace` is the deployment's (BROKER_NAMESPACE): unlike most of our Redis keys, which hold ids that
+    only one deployment's database knows, these hold IP addresses and emails, which two deployments sharing
+    one Redis (staging beside production, two test runs) would otherwise count together.
+    """
     now = time.time() if now is None else now
     start = int(now // window) * window
-    return f"ratelimit:{name}:{subject}:{start}", max(1, int(start + window - now))
+    prefix = f"{namespace}:" if namespace else ""
+    return f"{prefix}ratelimit:{name}:{subject}:{start}", max(1, int(start + window - now))
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: aioredis.Redis):
-        self._redis = redis
+    def __init__(self, redis: aioredis.Redis, *, namespace: str = ""):
+        self._redis, self._namespace = redis, namespace
         self._script = redis.register_script(_HIT)
         self._all = redis.register_script(_HIT_ALL)
 
     async def hit(self, name: str, subject: str, limit: int, window: int) -> Verdict:
-        key, left = window_key(name, subject, window)
+        key, left = window_key(name, subject, window, namespace=self._namespace)
         count, _ = await self._script(keys=[key], args=[window + 60])
         return Verdict(allowed=int(count) <= limit, count=int(count), retry_after=left)
 
     async def peek(self, name: str, subject: str, limit: int, window: int) -> Verdict:
-        key, left = window_key(name, subject, window)
+        key, left = window_key(name, subject, window, namespace=self._namespace)
         count = int(await self._redis.get(key) or 0)
         return Verdict(allowed=count < limit, count=count, retry_after=left)
 
     async def hit_all(self, checks: list[Check]) -> Verdict:
         keys, args, lefts = [], [], []
         for check in checks:
-            key, left = window_key(check.name, check.subject, check.window)
+            key, left = window_key(check.name, check.subject, check.window, namespace=self._namespace)
             keys.append(key)
             args += [check.limit, check.window + 60]
             lefts.append(left)
@@ -146,17 +153,16 @@ class ConnectionSlots:
     (`release`); a process that dies without giving it back loses it when the lease runs out.
     """
 
-    def __init__(self, redis: aioredis.Redis, *, lease: int):
-        self._redis, self._lease = redis, lease
+    def __init__(self, redis: aioredis.Redis, *, lease: int, namespace: str = ""):
+        self._redis, self._lease, self._namespace = redis, lease, namespace
         self._admit = redis.register_script(_ADMIT)
 
-    @staticmethod
-    def _open_key(subject: str) -> str:
-        return f"ratelimit:open:{subject}"
+    def _open_key(self, subject: str) -> str:
+        return f"{self._namespace}:ratelimit:open:{subject}" if self._namespace else f"ratelimit:open:{subject}"
 
     async def admit(self, subject: str, connection_id: str, *, connects: Check, cap: int) -> Verdict:
         """Take a slot for `connection_id` unless `connects` is spent or `cap` connections are open."""
-        counter, left = window_key(connects.name, subject, connects.window)
+        counter, left = window_key(connects.name, subject, connects.window, namespace=self._namespace)
         now = time.time()
         outcome, count = [int(n) for n in await self._admit(
             keys=[counter, self._open_key(subject)],

@@ -104,7 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = wiring.redis(settings)
         app.state.services = EdgeServices(
             settings=settings, db=wiring.database(settings, jobs=BrokerSender(broker)), redis=redis,
-            publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis), accounts=wiring.accounts(settings),
+            publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis, namespace=settings.broker.namespace),
+            accounts=wiring.accounts(settings),
             plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings),
             admin_service=wiring.admin(settings), counters=HotCounters(redis), analytics_settings=settings.analytics)
         # Everything built so far lives as long as the process: keep it out of the collector's

@@ -345,7 +345,8 @@ class Relay:
         self.hub = Hub(self.redis)
         m()  # declared now: on the first connection it would hold the loop before that client subscribes
         # A slot outlives its connection by at most this when a relay dies without giving it back.
-        self.slots = ConnectionSlots(self.redis, lease=max(5, int(self.recheck_interval * 3)))
+        self.slots = ConnectionSlots(self.redis, lease=max(5, int(self.recheck_interval * 3)),
+                                     namespace=self.settings.broker.namespace)
         try:
             await self.hub.start()
             async with serve(self._serve_client, self.host, self.port, process_request=self._handshake,

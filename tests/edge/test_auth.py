@@ -202,7 +202,7 @@ def _clear_login_lock(settings, email: str) -> None:
     connection = redis.Redis.from_url(settings.redis.url)
     try:
         for name, window in (("login_failures", settings.auth.login_lock_seconds), ("login_failures_daily", 86_400)):
-            connection.delete(window_key(name, email, window)[0])
+            connection.delete(window_key(name, email, window, namespace=settings.broker.namespace)[0])
     finally:
         connection.close()
 

@@ -128,7 +128,7 @@ def test_members_and_pending_invitations_share_the_free_plan_seats(owner, client
 
 
 def test_the_hourly_invitation_limit_answers_429_with_retry_after(owner, settings):
-    key, _ = window_key("invitations", owner.org_id, 3600)
+    key, _ = window_key("invitations", owner.org_id, 3600, namespace=settings.broker.namespace)
     connection = redis.Redis.from_url(settings.redis.url)
     try:
         connection.set(key, settings.team.invitations_per_hour - 1, ex=3700)
