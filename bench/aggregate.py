@@ -76,7 +76,8 @@ def main() -> int:
     os.environ.update({"OBJECTA_HOME": str(home), "OBJECTA_ENV": "test", "LOG_LEVEL": "WARNING",
                        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", "sk_test_bench_unused"),
                        "EMBEDDED_POSTGRES_PORT": str(embedded.free_port()),
-                       "EMBEDDED_REDIS_PORT": str(embedded.free_port())})
+                       "EMBEDDED_REDIS_PORT": str(embedded.free_port()),
+                       "EMBEDDED_STRIPE_PORT": str(embedded.free_port())})
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc)
     with backing_services(settings_module.load()) as (settings, _):
         migrate(settings)

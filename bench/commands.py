@@ -188,7 +188,8 @@ def main() -> int:
                        "FREE_PLAN_AGENTS": str(args.agents),
                        "BROKER_NAMESPACE": f"bench-{os.getpid()}", "LOG_LEVEL": "WARNING",
                        "EMBEDDED_POSTGRES_PORT": str(embedded.free_port()),
-                       "EMBEDDED_REDIS_PORT": str(embedded.free_port())})
+                       "EMBEDDED_REDIS_PORT": str(embedded.free_port()),
+                       "EMBEDDED_STRIPE_PORT": str(embedded.free_port())})
     port = embedded.free_port()
     base = f"http://127.0.0.1:{port}"
     with backing_services(settings_module.load()) as (settings, _):

@@ -140,7 +140,8 @@ def main() -> int:
                        # No Stripe stand-in: nothing here bills.
                        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", "sk_test_bench_unused"),
                        "EMBEDDED_POSTGRES_PORT": str(embedded.free_port()),
-                       "EMBEDDED_REDIS_PORT": str(embedded.free_port())})
+                       "EMBEDDED_REDIS_PORT": str(embedded.free_port()),
+                       "EMBEDDED_STRIPE_PORT": str(embedded.free_port())})
     port = embedded.free_port()
     with backing_services(settings_module.load()) as (settings, servers):
         migrate(settings)

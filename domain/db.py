@@ -4,18 +4,29 @@ The tenant is a transaction-local setting (`set_config(..., true)`), applied in
 an `after_begin` hook, so a pooled connection never carries one request's
 organization into the next. Row-level security policies read it; an unset or
 empty setting matches no rows.
+
+Round trips are the cost of a short transaction (each one ~0.3 ms of Python
+here, and a connection held meanwhile), so a transaction starts in one:
+BEGIN, the tenant and an optional first read (`FirstRead`: the tenant
+routes' membership and session check) go out together in psycopg's pipeline
+mode. A pooled connection is pinged before use only when it has sat idle
+(`IDLE_PING_AFTER`): under load none is, and after an outage every one is.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import redis.exceptions
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +34,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.util import await_only
 
 from domain.errors import DomainError
 
@@ -44,8 +57,35 @@ CONNECT_TIMEOUT = 5
 UNREACHABLE = (ConnectionError, TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
+# A pooled connection unused for this long is pinged before it is handed out (a restarted Postgres left it
+# dead); one in use a moment ago is not: under load the ping would be one round trip more per transaction.
+IDLE_PING_AFTER = 1.0
+_BIND = re.compile(r"(?<![:\w]):(\w+)")  # `:name`, not a `::type` cast
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table the application maps."""
+
+
+@dataclass(frozen=True)
+class FirstRead:
+    """A read sent with the transaction's BEGIN and tenant, in the same round trip. `sql` uses psycopg's
+    `%(name)s` parameters; the rows are found with `first_rows`."""
+
+    sql: str
+    params: tuple[tuple[str, Any], ...]  # a tuple of pairs, so two reads compare equal by value
+
+
+def driver_sql(statement: TextClause) -> str:
+    """A `text()` statement's SQL with psycopg's `%(name)s` parameters instead of `:name`, for a `FirstRead`."""
+    return _BIND.sub(r"%(\1)s", statement.text)
+
+
+def first_rows(session: AsyncSession, read: FirstRead) -> list[tuple] | None:
+    """The rows of `read` if this transaction began with it, else None (the caller runs it itself)."""
+    if session.info.get("first_read") != read:
+        return None
+    return session.info.get("first_rows")
 
 
 class TenantSession(Session):
@@ -54,7 +94,68 @@ class TenantSession(Session):
 
 @event.listens_for(TenantSession, "after_begin")
 def _enter_tenant(session: Session, transaction, connection) -> None:
-    connection.exec_driver_sql(TENANT_SQL, _tenant_params(session.info))
+    params = _tenant_params(session.info)
+    read: FirstRead | None = session.info.get("first_read")
+    driver = connection.connection.driver_connection  # psycopg's AsyncConnection under SQLAlchemy's adapter
+    try:
+        rows = await_only(_begin(driver, params, read))
+    except psycopg.Error as error:
+        raise _as_sqlalchemy_error(error, driver, connection, TENANT_SQL, params) from error
+    if read is not None:
+        session.info["first_rows"] = rows
+
+
+async def _begin(driver: psycopg.AsyncConnection, params: tuple[str, str, str, str],
+                 read: FirstRead | None) -> list[tuple] | None:
+    """BEGIN, the tenant and `read` in one round trip.
+
+    The connection is in psycopg's autocommit mode (`_manage_pool` sets it on connect) and BEGIN is
+    our own statement: psycopg's implicit BEGIN waits for its answer even in a pipeline, a round trip
+    of its own. COMMIT and ROLLBACK are psycopg's, which look at the server's transaction status.
+    """
+    async with driver.pipeline():
+        await driver.execute(b"BEGIN")
+        await driver.execute(TENANT_SQL, params)
+        cursor = await driver.execute(read.sql, dict(read.params)) if read is not None else None
+    return await cursor.fetchall() if cursor is not None else None
+
+
+def write_at_commit(session: AsyncSession, sql: str, params: dict[str, Any]) -> None:
+    """Run `sql` (psycopg parameters) in the round trip of this transaction's COMMIT, after everything else.
+
+    For a write nothing in the transaction reads back and whose failure is the transaction's failure (a
+    command's row): one round trip fewer. Nothing is written if the transaction rolls back.
+    """
+    session.info.setdefault("at_commit", []).append((sql, params))
+
+
+async def _commit_with_writes(session: AsyncSession) -> None:
+    """Flush, then the writes of `write_at_commit` and COMMIT in one round trip; SQLAlchemy's own commit
+    that follows finds the transaction ended and sends nothing."""
+    writes = session.info.pop("at_commit", None)
+    if not writes:
+        return
+    await session.flush()
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    try:
+        async with driver.pipeline():
+            for sql, params in writes:
+                await driver.execute(sql, params)
+            await driver.execute(b"COMMIT")
+    except psycopg.Error as error:
+        sync_connection = connection.sync_connection
+        raise _as_sqlalchemy_error(error, driver, sync_connection, writes[0][0], writes[0][1]) from error
+
+
+def _as_sqlalchemy_error(error: psycopg.Error, driver: psycopg.AsyncConnection, connection, statement: str,
+                         params: Any) -> exc.DBAPIError:
+    """`error` raised as SQLAlchemy would have raised it (the edge answers 503, a worker retries); a broken
+    connection does not go back to the pool."""
+    broken = driver.broken or driver.closed
+    if broken and connection is not None:
+        connection.invalidate(error)
+    return exc.DBAPIError.instance(statement, params, error, psycopg.Error, connection_invalidated=broken)
 
 
 def _tenant_params(info: dict) -> tuple[str, str, str, str]:
@@ -117,22 +218,26 @@ class Database:
         self.jobs = jobs
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
-            # A restarted Postgres leaves every pooled connection dead; the ping on checkout finds them
-            # and reconnects, so the first requests after it is back succeed instead of failing once each.
-            pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT})
+            connect_args={"connect_timeout": CONNECT_TIMEOUT})
+        _manage_pool(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
 
     @asynccontextmanager
     async def transaction(self, *, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
-                          login_email: str | None = None, system: bool = False) -> AsyncIterator[AsyncSession]:
+                          login_email: str | None = None, system: bool = False,
+                          first_read: FirstRead | None = None) -> AsyncIterator[AsyncSession]:
         """The unit of work. `system=True` is for maintenance that spans tenants
         (the sweeper, schedules, the admin platform): row-level security lets
-        such a transaction see every organization. Nothing a customer calls uses it."""
+        such a transaction see every organization. Nothing a customer calls uses it.
+        `first_read` goes out with BEGIN (see `first_rows`)."""
         session = self._sessions(info={"org_id": org_id, "user_id": user_id, "login_email": login_email,
-                                       "scope": SYSTEM if system else None, "jobs": self.jobs})
+                                       "scope": SYSTEM if system else None, "jobs": self.jobs,
+                                       "first_read": first_read})
         refusal: DomainError | None = None
         try:
             async with session.begin():
+                if first_read is not None:
+                    await session.connection()  # begins now (lazily it would begin at the first statement)
                 try:
                     yield session
                 except DomainError as error:
@@ -141,6 +246,7 @@ class Database:
                     if not error.keeps_changes:
                         raise
                     refusal = error
+                await _commit_with_writes(session)
         finally:
             await session.close()
         # Reached only after a successful commit.
@@ -150,3 +256,37 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _manage_pool(engine: AsyncEngine) -> None:
+    """Each new connection in psycopg's autocommit mode (see `_begin`), and SQLAlchemy's `pool_pre_ping`,
+    but only for a connection idle `IDLE_PING_AFTER` seconds.
+
+    A restarted Postgres leaves every pooled connection dead, and restarting takes longer than that: the
+    ping finds them and the pool reconnects, so the first requests after it is back succeed instead of
+    failing once each. A connection that died within the last second fails its one request (503, or a
+    worker's retry), and SQLAlchemy then invalidates the rest of the pool.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "connect")
+    def _new(dbapi_connection, record) -> None:
+        record.info["returned_at"] = time.monotonic()
+        # Transactions begin with our own BEGIN, in the round trip of the tenant (`_begin`).
+        dbapi_connection.autocommit = True
+
+    @event.listens_for(pool, "checkin")
+    def _returned(dbapi_connection, record) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+        if time.monotonic() - record.info.get("returned_at", 0.0) < IDLE_PING_AFTER:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and checks out another (a new one if need be).
+            raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error

@@ -44,6 +44,9 @@ class Job:
 
 
 class JobSender(Protocol):
+    """Sends a job (synchronously, bounded); a sender may also offer `async def send_async(job)`, which
+    the after-commit send then awaits instead."""
+
     def send(self, job: Job) -> None: ...
 
 
@@ -68,6 +71,11 @@ def enqueue(session: AsyncSession, kind: JobKind, *args: Any, org_id: Any = None
     job = Job(kind.queue, kind.actor, args, options)
 
     async def send() -> None:
-        sender.send(job)
+        # A sender that can wait on the event loop does (the edge on Redis); the others block it briefly.
+        send_async = getattr(sender, "send_async", None)
+        if send_async is not None:
+            await send_async(job)
+        else:
+            sender.send(job)
 
     after_commit(session, send)

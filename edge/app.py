@@ -54,6 +54,7 @@ from edge.routes.health import healthz, readyz
 from edge.correlation import request_ids
 from edge.metrics import metrics_endpoint, request_metrics
 from objecta import observability, wiring
+from objecta.async_sender import AsyncRedisSender
 from objecta.broker import BrokerSender, build_broker
 from objecta.settings import AnalyticsSettings, Settings, load
 
@@ -93,6 +94,13 @@ DEPENDENCIES = {name: _dependency(name) for name in EdgeServices.__dataclass_fie
     "event_sender": Provide(provide_event_sender, sync_to_thread=False)}
 
 
+def job_sender(settings: Settings, broker) -> BrokerSender | AsyncRedisSender:
+    """How the edge sends jobs after commit: awaited on the event loop on the Redis broker (decision 121)."""
+    if settings.broker.is_rabbitmq:
+        return BrokerSender(broker)
+    return AsyncRedisSender(broker, settings.broker.url or settings.redis.url)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """The edge's composition root: settings in, an app whose lifespan builds `EdgeServices`."""
     settings = settings or load()
@@ -102,8 +110,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar):
         broker = build_broker(settings)
         redis = wiring.redis(settings)
+        sender = job_sender(settings, broker)
         app.state.services = EdgeServices(
-            settings=settings, db=wiring.database(settings, jobs=BrokerSender(broker)), redis=redis,
+            settings=settings, db=wiring.database(settings, jobs=sender), redis=redis,
             publisher=RedisPublisher(redis), rate_limiter=RedisRateLimiter(redis, namespace=settings.broker.namespace),
             accounts=wiring.accounts(settings),
             plan_limits=wiring.plan_limits(settings), invitation_rules=wiring.invitation_rules(settings),
@@ -116,6 +125,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await redis.aclose()
             await app.state.services.db.dispose()
+            if isinstance(sender, AsyncRedisSender):
+                await sender.close()
             broker.close()
 
     app = Litestar(

@@ -61,8 +61,10 @@ class Tenant:
     @asynccontextmanager
     async def __call__(self, permission: str | None) -> AsyncIterator[tuple[AsyncSession, Member]]:
         """The request's one transaction, committed on success; checks `permission` first."""
-        async with self.db.transaction(org_id=self.principal.org_id, user_id=self.principal.user_id) as session:
-            member = await self.accounts.authorize(session, self.principal, permission)
+        principal = self.principal
+        async with self.db.transaction(org_id=principal.org_id, user_id=principal.user_id,
+                                       first_read=self.accounts.authorization_read(principal)) as session:
+            member = await self.accounts.authorize(session, principal, permission)
             yield session, member
 
     @asynccontextmanager
@@ -101,7 +103,8 @@ class EventSender:
                 yield session, await keys.authenticate(session, self.token)
             return
         principal = self.principal
-        async with self.db.transaction(org_id=principal.org_id, user_id=principal.user_id) as session:
+        async with self.db.transaction(org_id=principal.org_id, user_id=principal.user_id,
+                                       first_read=self.accounts.authorization_read(principal)) as session:
             await self.accounts.authorize(session, principal, "events.write")
             yield session, Sender(org_id=principal.org_id, user_id=principal.user_id)
 

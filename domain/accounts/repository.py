@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts.models import AccountToken, KnownDevice, Membership, Organization, RefreshToken, User
+from domain.db import FirstRead, driver_sql, first_rows
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -30,21 +31,32 @@ async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[Memb
     return list(rows.scalars())
 
 
+# The session must be proven live: a row of its family, of this person in this organization, not revoked.
+# Checking only for a revoked row let a token come back to life once its rows were deleted (removing a
+# member cascades to them) and the person was let back in (issue 14, finding 2).
+LIVE_ROLE = text("""
+    select m.role, o.suspended_at from memberships m join organizations o on o.id = m.org_id
+    where m.org_id = :org_id and m.user_id = :user_id and exists (
+        select 1 from refresh_tokens r where r.family_id = :session_id and r.org_id = :org_id
+        and r.user_id = :user_id and r.revoked_at is null)""")
+_LIVE_ROLE_DRIVER = driver_sql(LIVE_ROLE)
+
+
+def live_role_read(org_id: uuid.UUID, user_id: uuid.UUID, session_id: uuid.UUID) -> FirstRead:
+    """`live_role` as a read a transaction can begin with (the tenant routes' one round trip to start)."""
+    return FirstRead(_LIVE_ROLE_DRIVER, (("org_id", org_id), ("user_id", user_id), ("session_id", session_id)))
+
+
 async def live_role(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID,
                     session_id: uuid.UUID) -> tuple[str, datetime | None] | None:
     """The caller's role and the organization's suspension time (None: not suspended), or None if the
-    membership or the login session is gone. One statement: the command path pays no extra round trip.
-
-    The session must be proven live: a row of its family, of this person in this organization, not revoked.
-    Checking only for a revoked row let a token come back to life once its rows were deleted (removing a
-    member cascades to them) and the person was let back in (issue 14, finding 2)."""
-    live = exists().where(RefreshToken.family_id == session_id, RefreshToken.org_id == org_id,
-                          RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-    row = await session.execute(
-        select(Membership.role, Organization.suspended_at).join(Organization, Organization.id == Membership.org_id)
-        .where(Membership.org_id == org_id, Membership.user_id == user_id, live))
-    found = row.first()
-    return (found[0], found[1]) if found else None
+    membership or the login session is gone. One statement, and none at all when the transaction began
+    with it (`live_role_read`)."""
+    read = live_role_read(org_id, user_id, session_id)
+    rows = first_rows(session, read)
+    if rows is None:
+        rows = (await session.execute(LIVE_ROLE, dict(read.params))).all()
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 async def organization_grants(session: AsyncSession, org_id: uuid.UUID) -> tuple[int, int]:

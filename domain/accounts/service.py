@@ -19,7 +19,7 @@ from domain.accounts.models import Membership, Organization, RefreshToken, User
 from domain.accounts.normalize import normalize_email, normalize_password
 from domain.accounts.permissions import allows
 from domain.accounts.tokens import Principal, RefreshClaims, TokenIssuer
-from domain.db import bind_tenant
+from domain.db import FirstRead, bind_tenant
 from domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from domain.ratelimit import RateLimiter
 
@@ -228,6 +228,13 @@ class AccountService:
     async def logout(self, session: AsyncSession, principal: Principal) -> None:
         """End this login: its refresh tokens die and its access tokens stop working."""
         await repository.revoke_family(session, principal.session_id)
+
+    def authorization_read(self, principal: Principal) -> FirstRead | None:
+        """What `authorize` reads, for a transaction to begin with (`Database.transaction(first_read=...)`):
+        the check then costs no round trip of its own."""
+        if principal.org_id is None:
+            return None
+        return repository.live_role_read(principal.org_id, principal.user_id, principal.session_id)
 
     async def authorize(self, session: AsyncSession, principal: Principal, permission: str | None = None) -> Member:
         """The per-request check: membership and session still live, role high enough."""

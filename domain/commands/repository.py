@@ -6,11 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.commands.models import QUEUED, RUNNING, Command
+from domain.db import write_at_commit
 
 
 async def insert_command(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -25,6 +27,19 @@ async def insert_command(session: AsyncSession, values: dict[str, Any]) -> bool:
             index_elements=["org_id", "user_id", "idempotency_key"], index_where=text("idempotency_key is not null"))
     result = await session.execute(statement.returning(Command.__table__.c.id))
     return result.first() is not None
+
+
+_INSERT = """
+    insert into commands (id, org_id, user_id, kind, queue, actor, payload, status, attempts, created_at, updated_at,
+                          request_id)
+    values (%(id)s, %(org_id)s, %(user_id)s, %(kind)s, %(queue)s, %(actor)s, %(payload)s, %(status)s, %(attempts)s,
+            %(created_at)s, %(updated_at)s, %(request_id)s)"""
+
+
+def insert_command_at_commit(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Insert a command without an idempotency key (nothing to conflict with) in the COMMIT's round trip:
+    nothing in the accepting transaction reads it back, and it fails the transaction if it fails."""
+    write_at_commit(session, _INSERT, {**values, "payload": Jsonb(values["payload"])})
 
 
 async def lock_idempotency_key(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, key: str) -> None:

@@ -63,7 +63,9 @@ async def submit(session: AsyncSession, kind: CommandKind, *, org_id: uuid.UUID,
                   payload=payload, idempotency_key=idempotency.key if idempotency else None,
                   request_hash=idempotency.fingerprint if idempotency else None, status=QUEUED, attempts=0,
                   created_at=now, updated_at=now, request_id=correlation.request_id.get())
-    if not await repository.insert_command(session, values):
+    if idempotency is None:
+        repository.insert_command_at_commit(session, values)
+    elif not await repository.insert_command(session, values):
         raise IdempotencyKeyReused("this Idempotency-Key is already in use; send the request again",
                                    details={"kind": kind.name})
     command = Command(**values)  # what was inserted, for the answer; not attached to the session

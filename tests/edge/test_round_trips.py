@@ -1,0 +1,44 @@
+"""What a request costs in Postgres round trips (counted by a proxy, never timed).
+
+A command is the hot path (issue 15): the transaction begins with its tenant and the caller's
+authorization in one round trip (psycopg pipeline, our own BEGIN), and the command's row goes out with
+COMMIT. A deploy then costs four: begin + authorize, lock the agent, the plan's standing, insert + commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import urlsplit
+
+import pytest
+
+import domain.db
+from tests.fixtures.app import client_of, sign_up
+from tests.fixtures.round_trips import RoundTripCounter
+
+
+@pytest.fixture
+def counted(settings, monkeypatch):
+    """A client of an edge whose database connections go through a round-trip counter."""
+    # Connections here are reused at once; a slow machine must not add the idle ping to the count.
+    monkeypatch.setattr(domain.db, "IDLE_PING_AFTER", 3600.0)
+    upstream = urlsplit(settings.database.app_url)
+    counter = RoundTripCounter(upstream.hostname, upstream.port)
+    proxied = dataclasses.replace(settings, database=dataclasses.replace(
+        settings.database, app_url=counter.url_for(settings.database.app_url)))
+    with client_of(proxied) as client:
+        yield client, counter
+    counter.close()
+
+
+def test_a_deploy_costs_four_round_trips_and_a_read_three(counted):
+    client, counter = counted
+    owner = sign_up(client)
+    agent = client.post("/v1/agents", json={"name": "a", "model": "gpt-4o"}, headers=owner.headers).json()
+    assert client.post(f"/v1/agents/{agent['id']}/deploy", headers=owner.headers).status_code == 202
+    counter.reset()
+    assert client.post(f"/v1/agents/{agent['id']}/deploy", headers=owner.headers).status_code == 202
+    deploy = counter.count
+    counter.reset()
+    assert client.get(f"/v1/agents/{agent['id']}", headers=owner.headers).status_code == 200
+    assert (deploy, counter.count) == (4, 3)  # read: begin + authorize, the agent, commit
