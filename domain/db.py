@@ -70,7 +70,8 @@ class Base(DeclarativeBase):
 @dataclass(frozen=True)
 class FirstRead:
     """A read sent with the transaction's BEGIN and tenant, in the same round trip. `sql` uses psycopg's
-    `%(name)s` parameters; the rows are found with `first_rows`."""
+    `%(name)s` parameters; the rows are found with `first_rows`. It runs before anything else in the
+    transaction, the caller's authorization included: only for reads whose rows are used once that passed."""
 
     sql: str
     params: tuple[tuple[str, Any], ...]  # a tuple of pairs, so two reads compare equal by value
@@ -83,9 +84,7 @@ def driver_sql(statement: TextClause) -> str:
 
 def first_rows(session: AsyncSession, read: FirstRead) -> list[tuple] | None:
     """The rows of `read` if this transaction began with it, else None (the caller runs it itself)."""
-    if session.info.get("first_read") != read:
-        return None
-    return session.info.get("first_rows")
+    return (session.info.get("first_rows") or {}).get(read)
 
 
 class TenantSession(Session):
@@ -95,19 +94,18 @@ class TenantSession(Session):
 @event.listens_for(TenantSession, "after_begin")
 def _enter_tenant(session: Session, transaction, connection) -> None:
     params = _tenant_params(session.info)
-    read: FirstRead | None = session.info.get("first_read")
+    reads: tuple[FirstRead, ...] = session.info.get("first_reads") or ()
     driver = connection.connection.driver_connection  # psycopg's AsyncConnection under SQLAlchemy's adapter
     try:
-        rows = await_only(_begin(driver, params, read))
+        rows = await_only(_begin(driver, params, reads))
     except psycopg.Error as error:
         raise _as_sqlalchemy_error(error, driver, connection, TENANT_SQL, params) from error
-    if read is not None:
-        session.info["first_rows"] = rows
+    session.info["first_rows"] = dict(zip(reads, rows))
 
 
 async def _begin(driver: psycopg.AsyncConnection, params: tuple[str, str, str, str],
-                 read: FirstRead | None) -> list[tuple] | None:
-    """BEGIN, the tenant and `read` in one round trip.
+                 reads: tuple[FirstRead, ...]) -> list[list[tuple]]:
+    """BEGIN, the tenant and `reads` in one round trip; the rows of each read.
 
     The connection is in psycopg's autocommit mode (`_manage_pool` sets it on connect) and BEGIN is
     our own statement: psycopg's implicit BEGIN waits for its answer even in a pipeline, a round trip
@@ -116,8 +114,8 @@ async def _begin(driver: psycopg.AsyncConnection, params: tuple[str, str, str, s
     async with driver.pipeline():
         await driver.execute(b"BEGIN")
         await driver.execute(TENANT_SQL, params)
-        cursor = await driver.execute(read.sql, dict(read.params)) if read is not None else None
-    return await cursor.fetchall() if cursor is not None else None
+        cursors = [await driver.execute(read.sql, dict(read.params)) for read in reads]
+    return [await cursor.fetchall() for cursor in cursors]
 
 
 def write_at_commit(session: AsyncSession, sql: str, params: dict[str, Any]) -> None:
@@ -225,18 +223,18 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, org_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
                           login_email: str | None = None, system: bool = False,
-                          first_read: FirstRead | None = None) -> AsyncIterator[AsyncSession]:
+                          first_reads: tuple[FirstRead, ...] = ()) -> AsyncIterator[AsyncSession]:
         """The unit of work. `system=True` is for maintenance that spans tenants
         (the sweeper, schedules, the admin platform): row-level security lets
         such a transaction see every organization. Nothing a customer calls uses it.
-        `first_read` goes out with BEGIN (see `first_rows`)."""
+        `first_reads` go out with BEGIN (see `first_rows`)."""
         session = self._sessions(info={"org_id": org_id, "user_id": user_id, "login_email": login_email,
                                        "scope": SYSTEM if system else None, "jobs": self.jobs,
-                                       "first_read": first_read})
+                                       "first_reads": first_reads})
         refusal: DomainError | None = None
         try:
             async with session.begin():
-                if first_read is not None:
+                if first_reads:
                     await session.connection()  # begins now (lazily it would begin at the first statement)
                 try:
                     yield session

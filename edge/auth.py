@@ -10,7 +10,8 @@ roles itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from litestar import Request
@@ -22,7 +23,7 @@ from domain.accounts.tokens import Principal
 from domain.analytics import keys
 from domain.analytics.errors import ApiKeyNotAllowed
 from domain.analytics.models import Sender
-from domain.db import Database
+from domain.db import Database, FirstRead
 from domain.errors import Unauthorized
 
 
@@ -59,11 +60,17 @@ class Tenant:
         self.principal = principal
 
     @asynccontextmanager
-    async def __call__(self, permission: str | None) -> AsyncIterator[tuple[AsyncSession, Member]]:
-        """The request's one transaction, committed on success; checks `permission` first."""
+    async def __call__(self, permission: str | None, *,
+                       also: Callable[[uuid.UUID], FirstRead | None] | None = None,
+                       ) -> AsyncIterator[tuple[AsyncSession, Member]]:
+        """The request's one transaction, committed on success; checks `permission` first.
+
+        `also(org_id)`: a read the route's rules will make (e.g. the plan's standing), sent with the
+        transaction's first round trip instead of one of its own."""
         principal = self.principal
+        reads = (self.accounts.authorization_read(principal), also(principal.org_id) if also else None)
         async with self.db.transaction(org_id=principal.org_id, user_id=principal.user_id,
-                                       first_read=self.accounts.authorization_read(principal)) as session:
+                                       first_reads=tuple(read for read in reads if read is not None)) as session:
             member = await self.accounts.authorize(session, principal, permission)
             yield session, member
 
@@ -103,8 +110,9 @@ class EventSender:
                 yield session, await keys.authenticate(session, self.token)
             return
         principal = self.principal
+        read = self.accounts.authorization_read(principal)
         async with self.db.transaction(org_id=principal.org_id, user_id=principal.user_id,
-                                       first_read=self.accounts.authorization_read(principal)) as session:
+                                       first_reads=(read,) if read else ()) as session:
             await self.accounts.authorize(session, principal, "events.write")
             yield session, Sender(org_id=principal.org_id, user_id=principal.user_id)
 

@@ -230,7 +230,7 @@ class AccountService:
         await repository.revoke_family(session, principal.session_id)
 
     def authorization_read(self, principal: Principal) -> FirstRead | None:
-        """What `authorize` reads, for a transaction to begin with (`Database.transaction(first_read=...)`):
+        """What `authorize` reads, for a transaction to begin with (`Database.transaction(first_reads=...)`):
         the check then costs no round trip of its own."""
         if principal.org_id is None:
             return None

@@ -11,10 +11,15 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.db import FirstRead
+
 
 class AgentLimits(Protocol):
     async def check_may_grow(self, session: AsyncSession, org_id: uuid.UUID) -> None:
         """Refuse (402) new agents and deploys while the organization is restricted for a failed payment."""
+
+    def may_grow_read(self, org_id: uuid.UUID | None) -> FirstRead | None:
+        """What `check_may_grow` reads, for a transaction to begin with (one round trip fewer)."""
 
     async def check_agent_available(self, session: AsyncSession, org_id: uuid.UUID) -> None:
         """Refuse (402) one more agent past the plan's limit; holds a lock until commit so creates count in turn."""

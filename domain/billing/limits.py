@@ -12,9 +12,10 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.billing import entitlements, plans, quota
+from domain.billing import entitlements, plans, quota, repository
 from domain.billing.entitlements import Standing, Usage
 from domain.billing.plans import FreeLimits
+from domain.db import FirstRead
 
 
 class PlanLimits:
@@ -33,6 +34,10 @@ class PlanLimits:
 
     async def check_may_grow(self, session: AsyncSession, org_id: uuid.UUID) -> None:
         await entitlements.check_not_restricted(session, org_id)
+
+    def may_grow_read(self, org_id: uuid.UUID | None) -> FirstRead | None:
+        """What `check_may_grow` reads, for the route's transaction to begin with (`tenant(..., also=...)`)."""
+        return repository.restricted_read(org_id) if org_id is not None else None
 
     async def check_agent_available(self, session: AsyncSession, org_id: uuid.UUID) -> None:
         await entitlements.check_agent_available(session, org_id, free=self.free)

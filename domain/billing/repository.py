@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
 from domain.billing.models import LIVE, BillingCustomer, Invoice, StripeEvent, Subscription
+from domain.db import FirstRead, driver_sql, first_rows
 
 
 async def lock_billing(session: AsyncSession, org_id: uuid.UUID) -> None:
@@ -225,10 +226,20 @@ async def restrict_overdue(session: AsyncSession, failed_before: datetime, now: 
     return list(found.scalars())
 
 
+_RESTRICTED_AT = text("select restricted_at from billing_customers where org_id = :org")
+_RESTRICTED_AT_DRIVER = driver_sql(_RESTRICTED_AT)
+
+
+def restricted_read(org_id: uuid.UUID) -> FirstRead:
+    """`restricted_at` as a read a transaction can begin with."""
+    return FirstRead(_RESTRICTED_AT_DRIVER, (("org", org_id),))
+
+
 async def restricted_at(session: AsyncSession, org_id: uuid.UUID) -> datetime | None:
-    found = await session.execute(text("select restricted_at from billing_customers where org_id = :org"),
-                                  {"org": org_id})
-    return found.scalar_one_or_none()
+    rows = first_rows(session, restricted_read(org_id))
+    if rows is None:
+        rows = (await session.execute(_RESTRICTED_AT, {"org": org_id})).all()
+    return rows[0][0] if rows else None
 
 
 async def count_unhandled_events(session: AsyncSession) -> tuple[int, datetime | None]:

@@ -137,7 +137,8 @@ async def deploy_agent(request: Request, tenant: Tenant, plan_limits: PlanLimits
     async def submit(session, member, idempotency):
         return await agents.request_deploy(session, agent_id, user_id=member.principal.user_id, limits=plan_limits,
                                            idempotency=idempotency)
-    return await accept_command(request, tenant, "agents.deploy", idempotency_key, None, submit)
+    return await accept_command(request, tenant, "agents.deploy", idempotency_key, None, submit,
+                                also=plan_limits.may_grow_read)
 
 
 class AgentErrorCreate(Body):

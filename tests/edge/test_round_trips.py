@@ -2,7 +2,7 @@
 
 A command is the hot path (issue 15): the transaction begins with its tenant and the caller's
 authorization in one round trip (psycopg pipeline, our own BEGIN), and the command's row goes out with
-COMMIT. A deploy then costs four: begin + authorize, lock the agent, the plan's standing, insert + commit.
+COMMIT. A deploy then costs three: begin + authorize + the plan's standing, lock the agent, insert + commit.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def counted(settings, monkeypatch):
     counter.close()
 
 
-def test_a_deploy_costs_four_round_trips_and_a_read_three(counted):
+def test_a_deploy_costs_three_round_trips_and_a_read_three(counted):
     client, counter = counted
     owner = sign_up(client)
     agent = client.post("/v1/agents", json={"name": "a", "model": "gpt-4o"}, headers=owner.headers).json()
@@ -41,4 +41,4 @@ def test_a_deploy_costs_four_round_trips_and_a_read_three(counted):
     deploy = counter.count
     counter.reset()
     assert client.get(f"/v1/agents/{agent['id']}", headers=owner.headers).status_code == 200
-    assert (deploy, counter.count) == (4, 3)  # read: begin + authorize, the agent, commit
+    assert (deploy, counter.count) == (3, 3)  # read: begin + authorize, the agent, commit
