@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.result import report, skipped, smoke, without_rate_limits  # noqa: E402
 
+SERVERS = ("uvicorn", "granian")
 AGENTS = 256  # spread the row locks: concurrent deploys of one agent serialize, by design
 WRK_MISSING = "wrk missing (Debian: apt-get install wrk)"
 
@@ -126,10 +127,26 @@ def _http(method: str, url: str, body: dict | None = None, token: str | None = N
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """User + system CPU so far of a process and every live process under it (a server's workers), from /proc."""
+    parents, ticks = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            parents[int(entry.name)] = int(fields[1])
+            ticks[int(entry.name)] = sum(int(x) for x in fields[11:15])
+    tree = {pid}
+    grew = True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    total = sum(ticks.get(p, 0) for p in tree)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
@@ -171,7 +188,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=1 if tiny else 10)
     parser.add_argument("--connections", type=int, default=8 if tiny else 64)
     parser.add_argument("--agents", type=int, default=8 if tiny else AGENTS)
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn",
+                        help="the ASGI server (`objecta up` runs uvicorn; granian: pip install granian)")
+    parser.add_argument("--edge-processes", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
+    if args.server == "granian" and shutil.which("granian", path=str(Path(sys.executable).parent)) is None:
+        print("bench: granian is not installed here (.venv/bin/pip install granian)", file=sys.stderr)
+        return 2
     if shutil.which("wrk") is None:
         print(f"bench: {WRK_MISSING}; the commands benchmark needs it to drive the edge", file=sys.stderr)
         skipped("commands", WRK_MISSING)
@@ -194,9 +217,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     with backing_services(settings_module.load()) as (settings, _):
         migrate(settings)
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "bench.commands:bench_app",
-                                   "--port", str(port), "--no-access-log", "--log-level", "warning"],
-                                  cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        server = subprocess.Popen(_server_command(args.server, port, args.edge_processes), cwd=ROOT,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
         try:
             for _ in range(200):
                 try:
@@ -223,6 +245,7 @@ def main() -> int:
                 elapsed = time.monotonic() - started
                 results[name]["server_cpu"] = (_cpu_seconds(server.pid) - server_cpu) / elapsed
             # wrk's own CPU, measured on a separate short run of each (it has exited above).
+            print(f"server: {args.server}, {args.edge_processes} process(es); edge cpu is the share of one core")
             print(f"{'':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'edge cpu':>9}")
             for name, r in results.items():
                 print(f"{name:8} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8d} "
@@ -230,7 +253,8 @@ def main() -> int:
             if not tiny:
                 loadgen = _loadgen_cpu(base, command_script, args.connections)
                 print(f"load generator (wrk, 2 threads) used {loadgen * 100:.0f}% of one core while driving the "
-                      f"command endpoint; the edge is one uvicorn process (at most 100%)")
+                      f"command endpoint; the edge is {args.edge_processes} {args.server} process(es) "
+                      f"(at most {args.edge_processes * 100}%)")
             command, floor = results["command"], results["floor"]
             if command["errors"] or floor["errors"]:
                 raise RuntimeError(f"non-2xx answers: command {command['errors']}, floor {floor['errors']}")
@@ -241,10 +265,20 @@ def main() -> int:
                    baseline=f"floor {floor['rps']:,.0f} req/s, p99 {floor['p99']:.0f} ms", ratio=ratio,
                    target=">= 0.7, p99 < 100 ms", met=ratio >= 0.7 and command["p99"] < 100)
         finally:
-            server.send_signal(signal.SIGTERM)
+            os.killpg(server.pid, signal.SIGTERM)  # the server and its worker processes
             server.wait(20)
     shutil.rmtree(home, ignore_errors=True)
     return 0
+
+
+def _server_command(server: str, port: int, processes: int) -> list[str]:
+    """The same app under uvicorn (uvloop + httptools, what `objecta up` runs) or granian (Rust HTTP)."""
+    if server == "granian":
+        return [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--factory", "--port",
+                str(port), "--workers", str(processes), "--loop", "uvloop", "--no-access-log", "--log-level",
+                "warning", "bench.commands:bench_app"]
+    return [sys.executable, "-m", "uvicorn", "--factory", "bench.commands:bench_app", "--port", str(port),
+            "--workers", str(processes), "--no-access-log", "--log-level", "warning"]
 
 
 def _loadgen_cpu(base: str, script: Path, connections: int, seconds: int = 3) -> float:
