@@ -152,7 +152,7 @@ class Phase:
                     before, began = usage(), time.monotonic()
                     if py_spy:
                         children = _children(worker.pid)
-                        recorder = subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", py_spy, "--rate",
+                        recorder = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "--format", "raw", "-o", py_spy, "--rate",
                                                      "200", "--pid", str(children[0])], stdout=subprocess.DEVNULL,
                                                     stderr=subprocess.DEVNULL)
                 time.sleep(0.05 if before is None else 0.2)
