@@ -11,7 +11,7 @@ passed through as it comes, so no benchmark measures beside another. A smoke
 run measures nothing worth comparing, so it runs three lanes at once
 (`SMOKE_LANES`: `objecta up` alone takes ~20 s to start and stop, and the idle
 benchmark starts it twice) and prints each benchmark's output when it ends:
-about 45 s in all here.
+about 50 s in all here.
 Exit status 1 when a benchmark did not run, failed, or printed no ratio:
 a benchmark that rots fails here. A target not met is reported, never an
 error, and a smoke run judges no speed at all. A benchmark that cannot run on
