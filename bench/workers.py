@@ -83,7 +83,7 @@ class _Collect:
     def interleaved(self) -> list:
         """The organizations in turn, so consecutive messages belong to different ones: with as many
         organizations as threads, the fairness cap (two running messages per organization and queue) never
-        holds the pool back (with 8 threads over 4 organizations it did: deferrals halved the rate)."""
+        holds the pool back (with 8 threads over 4 organizations it did: deferrals cut the rate by more than half)."""
         lists = list(self.jobs.values())
         return [job for n in range(max(map(len, lists))) for jobs in lists if n < len(jobs) for job in [jobs[n]]]
 
