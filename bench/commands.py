@@ -212,6 +212,7 @@ def main() -> int:
                        "BROKER_NAMESPACE": f"bench-{os.getpid()}", "LOG_LEVEL": "WARNING",
                        "EMBEDDED_POSTGRES_PORT": str(embedded.free_port()),
                        "EMBEDDED_REDIS_PORT": str(embedded.free_port()),
+                       # Its own Stripe stand-in port: the default one may be another stack's on this machine.
                        "EMBEDDED_STRIPE_PORT": str(embedded.free_port())})
     port = embedded.free_port()
     base = f"http://127.0.0.1:{port}"

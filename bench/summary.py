@@ -1,6 +1,6 @@
 """Run every benchmark and end with one table: name, figure, baseline, ratio, target, met.
 
-Benchmarks: commands, notifications, events, aggregate, idle (`BENCHMARKS`).
+Benchmarks: commands, workers, notifications, events, aggregate, idle (`BENCHMARKS`).
 
     .venv/bin/python bench/summary.py            (make bench: full size)
     .venv/bin/python bench/summary.py --smoke    (make bench-smoke: a second or two each)
@@ -11,7 +11,7 @@ passed through as it comes, so no benchmark measures beside another. A smoke
 run measures nothing worth comparing, so it runs three lanes at once
 (`SMOKE_LANES`: `objecta up` alone takes ~20 s to start and stop, and the idle
 benchmark starts it twice) and prints each benchmark's output when it ends:
-about 45 s in all here.
+about 50 s in all here.
 Exit status 1 when a benchmark did not run, failed, or printed no ratio:
 a benchmark that rots fails here. A target not met is reported, never an
 error, and a smoke run judges no speed at all. A benchmark that cannot run on
@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.result import PREFIX, smoke  # noqa: E402
 
-BENCHMARKS = ("commands", "notifications", "events", "aggregate", "idle")
-SMOKE_LANES = (("notifications", "aggregate"), ("commands", "events"), ("idle",))
+BENCHMARKS = ("commands", "workers", "notifications", "events", "aggregate", "idle")
+SMOKE_LANES = (("notifications", "aggregate"), ("commands", "events", "workers"), ("idle",))
 SMOKE_TIMEOUT = 120  # seconds per benchmark; a smoke run takes a few
 SHARED_SERVERS = ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "BROKER_URL")
 _print = threading.Lock()

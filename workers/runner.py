@@ -82,9 +82,11 @@ async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: 
     attempt, kind, user_id = command.attempts, command.kind, command.user_id
     try:
         async with ctx.db.transaction(org_id=org_id, user_id=user_id) as session:
-            current = await commands.get(session, command_id)
-            result = await work(session, current, ctx)
-            await commands.succeed(session, current, result, ctx.publisher)
+            # The command as the claim returned it, not read again (a round trip and an ORM load per delivery):
+            # what the work reads (payload, organization, person, attempt) is what this delivery claimed, and
+            # `succeed` finds out if the row was deleted meanwhile.
+            result = await work(session, command, ctx)
+            await commands.succeed(session, command, result, ctx.publisher)
         m().commands_finished.labels(kind, "succeeded").inc()
         log.info("command %s (%s) succeeded on attempt %d", command_id, kind, attempt)
     except Exception as error:

@@ -103,21 +103,35 @@ async def start(session: AsyncSession, command_id: uuid.UUID, *, max_attempts: i
     how a message that kills its worker every time ends: failed, not looping.
     The attempt is committed before any work, so a crash still counts.
     None means the command no longer exists.
+
+    The usual delivery is one statement (`repository.claim`) and returns the
+    command detached from the session; the rest (gone, finished, out of
+    attempts) is read under a row lock and returned attached, a failure made
+    here pending in the session.
     """
+    command = await repository.claim(session, command_id, max_attempts=max_attempts, now=utcnow())
+    if command is not None:
+        _publish(session, publisher, command)
+        return command
     command = await repository.get(session, command_id, for_update=True)
     if command is None or command.status in FINISHED:
         return command
     if command.attempts >= max_attempts:
         reason = command.error or "the worker running it stopped before finishing (it may be crashing the worker)"
         _set(command, FAILED, error=_readable(f"gave up after {command.attempts} attempts: {reason}"))
-    else:
+    else:  # finished a moment ago, then replayed by an operator (`requeue_dead`) before the lock
         _set(command, RUNNING, attempts=command.attempts + 1, started_at=utcnow())
     _publish(session, publisher, command)
     return command
 
 
 async def succeed(session: AsyncSession, command: Command, result: dict[str, Any], publisher: Publisher) -> None:
-    _set(command, SUCCEEDED, result=result, error=None)
+    """Record the result in the work's transaction. `command` is the one `start` returned (not attached to this
+    session); a command deleted meanwhile raises CommandNotFound, so the work's effect rolls back with it."""
+    now = utcnow()
+    if not await repository.finish(session, command.id, status=SUCCEEDED, result=result, error=None, now=now):
+        raise CommandNotFound("command not found")
+    _set(command, SUCCEEDED, result=result, error=None, updated_at=now)
     _publish(session, publisher, command)
 
 
