@@ -45,10 +45,16 @@ ROLES = (("uvicorn", "edge"), ("edge.relay", "relay"), ("dramatiq", "worker"), (
          ("postgres", "postgres"), ("valkey", "valkey"), ("bench/notifications", "bench (load + browser)"))
 
 
+ROOTS: set[int] = {os.getpid()}  # this bench and the stacks it started (start_stack adds them)
+
+
 def cpu_by_role() -> dict[str, float]:
-    """CPU seconds used so far by each kind of process on the machine, from /proc."""
-    totals: dict[str, float] = {}
+    """CPU seconds used so far by each kind of process of this bench's stack, from /proc.
+
+    Only processes under this bench or a stack it started: other work on the machine (a test suite, another
+    benchmark) runs processes with the same names."""
     tick = os.sysconf("SC_CLK_TCK")
+    seen: dict[int, tuple[int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -57,9 +63,20 @@ def cpu_by_role() -> dict[str, float]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        seen[int(entry.name)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / tick)
+    ours, grew = set(ROOTS) & set(seen), True
+    while grew:
+        grew = False
+        for pid, (parent, _, _) in seen.items():
+            if parent in ours and pid not in ours:
+                ours.add(pid)
+                grew = True
+    totals: dict[str, float] = {}
+    for pid in ours:
+        _, cmdline, cpu = seen[pid]
         role = next((name for marker, name in ROLES if marker in cmdline), None)
         if role:
-            totals[role] = totals.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            totals[role] = totals.get(role, 0.0) + cpu
     return totals
 
 
@@ -77,6 +94,7 @@ def start_stack(home: Path, extra_env: dict | None = None) -> tuple[subprocess.P
         env.pop(name, None)
     process = subprocess.Popen([sys.executable, "-m", "objecta.cli", "up"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ROOTS.add(process.pid)
     banner = ""
     for line in process.stdout:
         banner += line
