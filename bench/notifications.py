@@ -119,6 +119,7 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
         agent = (await http.post("/v1/agents", json={"name": "bench", "model": "gpt-4o"}, headers=headers)).json()
         sent: dict[str, float] = {}
         latencies: list[float] = []
+        answered: list[float] = []  # the trigger's own HTTP answer: the edge's share of the latency
         url = f"ws://127.0.0.1:{env['RELAY_PORT']}/?token={tokens['access_token']}"
         # No keepalive pings: a busy bench loop would miss their deadline and close the socket mid-run.
         async with connect(url, max_size=None, ping_interval=None) as browser:
@@ -133,11 +134,12 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
                         latencies.append(time.perf_counter() - event["data"]["sent"])
 
             async def trigger(key: str):
-                sent[key] = time.perf_counter()
+                sent[key] = began = time.perf_counter()
                 try:
                     response = await http.post(f"/v1/agents/{agent['id']}/errors", headers=headers,
                                                json={"message": key, "code": "bench"})
                     response.raise_for_status()
+                    answered.append(time.perf_counter() - began)
                 except httpx.HTTPError as error:  # counted as missing, named once at the end
                     failed.append(f"{key}: {error!r}")
 
@@ -175,6 +177,9 @@ async def measure(env: dict, rate: int, seconds: int) -> tuple[list[float], list
             print("CPU during the run (share of one core): " + ", ".join(
                 f"{role} {100 * (cpu_after.get(role, 0) - cpu_before.get(role, 0)) / elapsed:.0f}%"
                 for _, role in ROLES))
+            if answered:
+                print(f"the edge answered the triggers in p50 {percentile(answered, 50) * 1000:.1f} ms, "
+                      f"p99 {percentile(answered, 99) * 1000:.1f} ms")
             return baseline, list(latencies), total - len(latencies)
 
 
