@@ -66,7 +66,8 @@ def readable(error: Exception) -> str:
 async def run(command_id: uuid.UUID, org_id: uuid.UUID, work: Work, on_failure: OnFailure | None) -> None:
     ctx = context()
     max_attempts = ctx.settings.commands.max_attempts
-    async with ctx.db.transaction(org_id=org_id) as session:
+    async with ctx.db.transaction(org_id=org_id,
+                                  first_reads=(commands.claim_read(command_id, max_attempts),)) as session:
         command = await commands.start(session, command_id, max_attempts=max_attempts, publisher=ctx.publisher)
         # Failed just now, out of attempts: the deliveries before this one crashed their worker (a poison
         # message). Dead-lettered below, so an operator can replay it once the cause is fixed.

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.commands.models import QUEUED, RUNNING, Command
-from domain.db import write_at_commit
+from domain.db import FirstRead, first_rows, write_at_commit
 
 
 async def insert_command(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -67,22 +67,31 @@ async def get(session: AsyncSession, command_id: uuid.UUID, *, for_update: bool 
 # statement each, so claiming is one round trip (the row lock is the UPDATE's, as `for update` took it before).
 COLUMNS = ", ".join(column.name for column in Command.__table__.c)
 CLAIM_SQL = f"""
-    update commands set status = 'running', attempts = attempts + 1, started_at = %(now)s, updated_at = %(now)s
+    update commands set status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now()
     where id = %(id)s and status not in ('succeeded', 'failed') and attempts < %(max_attempts)s
     returning {COLUMNS}"""
+_COLUMN_NAMES = [column.name for column in Command.__table__.c]
 FINISH_SQL = """
     update commands set status = %(status)s, result = %(result)s::jsonb, error = %(error)s, updated_at = %(now)s,
         finished_at = %(now)s
     where id = %(id)s"""
 
 
-async def claim(session: AsyncSession, command_id: uuid.UUID, *, max_attempts: int, now: datetime) -> Command | None:
+def claim_read(command_id: uuid.UUID, max_attempts: int) -> FirstRead:
+    """The claim as a statement its transaction can begin with (`Database.transaction(first_reads=...)`):
+    the claiming transaction is then two round trips, begin-and-claim and commit."""
+    return FirstRead(CLAIM_SQL, (("id", command_id), ("max_attempts", max_attempts)))
+
+
+async def claim(session: AsyncSession, command_id: uuid.UUID, *, max_attempts: int) -> Command | None:
     """Count an attempt and mark the command running, if it is unfinished with attempts left; the command as
     it now is (not attached to the session), or None when it is gone, finished or out of attempts."""
-    connection = await session.connection()
-    result = await connection.exec_driver_sql(CLAIM_SQL, {"id": command_id, "max_attempts": max_attempts, "now": now})
-    row = result.first()
-    return None if row is None else Command(**row._mapping)
+    read = claim_read(command_id, max_attempts)
+    rows = first_rows(session, read)
+    if rows is None:
+        connection = await session.connection()
+        rows = (await connection.exec_driver_sql(CLAIM_SQL, dict(read.params))).all()
+    return Command(**dict(zip(_COLUMN_NAMES, rows[0]))) if rows else None
 
 
 async def finish(session: AsyncSession, command_id: uuid.UUID, *, status: str, result: dict[str, Any] | None,

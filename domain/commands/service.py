@@ -19,6 +19,7 @@ from domain import correlation, jobs
 from domain.commands import repository
 from domain.commands.errors import CommandNotFound, IdempotencyKeyReused
 from domain.commands.models import FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED, Command, CommandKind, Idempotency
+from domain.db import FirstRead
 from domain.models import utcnow
 from domain.realtime import Publisher, org_channel, publish_after_commit, user_channel
 
@@ -94,6 +95,11 @@ def _set(command: Command, status: str, **fields: Any) -> None:
         command.finished_at = command.updated_at
 
 
+def claim_read(command_id: uuid.UUID, max_attempts: int) -> FirstRead:
+    """What `start` runs first, for the claiming transaction to begin with (one round trip fewer)."""
+    return repository.claim_read(command_id, max_attempts)
+
+
 async def start(session: AsyncSession, command_id: uuid.UUID, *, max_attempts: int,
                 publisher: Publisher) -> Command | None:
     """Claim a delivery: count the attempt and mark the command running.
@@ -109,7 +115,7 @@ async def start(session: AsyncSession, command_id: uuid.UUID, *, max_attempts: i
     attempts) is read under a row lock and returned attached, a failure made
     here pending in the session.
     """
-    command = await repository.claim(session, command_id, max_attempts=max_attempts, now=utcnow())
+    command = await repository.claim(session, command_id, max_attempts=max_attempts)
     if command is not None:
         _publish(session, publisher, command)
         return command
