@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import domain.db
-from tests.fixtures.app import client_of, sign_up
+from tests.fixtures.app import add_member, client_of, sign_up
 from tests.fixtures.round_trips import RoundTripCounter
 
 
@@ -42,3 +42,30 @@ def test_a_deploy_costs_three_round_trips_and_a_read_three(counted):
     counter.reset()
     assert client.get(f"/v1/agents/{agent['id']}", headers=owner.headers).status_code == 200
     assert (deploy, counter.count) == (3, 3)  # read: begin + authorize, the agent, commit
+
+
+def test_the_authorization_sent_with_begin_still_refuses_every_caller_it_must(counted, settings, rows):
+    """The membership and session check rides in the first round trip; its answer is still the gate."""
+    client, _ = counted
+    owner = sign_up(client)
+    agent = client.post("/v1/agents", json={"name": "a", "model": "gpt-4o"}, headers=owner.headers).json()
+    deploy = f"/v1/agents/{agent['id']}/deploy"
+
+    viewer = add_member(client, settings, owner.org_id, "viewer")
+    refused = client.post(deploy, headers=viewer.headers)
+    assert (refused.status_code, refused.json()["error"]["details"]["permission"]) == (403, "agents.deploy")
+
+    removed = add_member(client, settings, owner.org_id, "admin")
+    assert client.delete(f"/v1/team/members/{removed.user_id}", headers=owner.headers).status_code == 204
+    gone = client.post(deploy, headers=removed.headers)
+    assert (gone.status_code, gone.json()["error"]["code"]) == (401, "session_revoked")
+
+    left = add_member(client, settings, owner.org_id, "admin")
+    assert client.post("/v1/auth/logout", headers=left.headers).status_code == 204
+    ended = client.post(deploy, headers=left.headers)
+    assert (ended.status_code, ended.json()["error"]["code"]) == (401, "session_revoked")
+
+    rows("update organizations set suspended_at = now() where id = :o returning id", o=owner.org_id)
+    suspended = client.post(deploy, headers=owner.headers)
+    assert (suspended.status_code, suspended.json()["error"]["code"]) == (403, "organization_suspended")
+    assert rows("select count(*) as n from commands where org_id = :o", o=owner.org_id) == [{"n": 0}]
