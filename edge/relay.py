@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import signal
 import sys
 from collections import deque
@@ -349,10 +350,12 @@ class Relay:
                                      namespace=self.settings.broker.namespace)
         try:
             await self.hub.start()
+            # No permessage-deflate (decision 115): its zlib contexts cost ~45 KiB per open websocket, most of
+            # what a connection costs, to shrink events of a few hundred bytes.
             async with serve(self._serve_client, self.host, self.port, process_request=self._handshake,
                              ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
                              close_timeout=self.close_timeout, write_limit=WRITE_LIMIT,
-                             max_size=MAX_CLIENT_MESSAGE) as server:
+                             max_size=MAX_CLIENT_MESSAGE, compression=None) as server:
                 log.info("relay listening on ws://%s:%s", self.host, self.port)
                 # Its open websockets, for `objecta status` and the admin health route (objecta/heartbeat.py).
                 beats = asyncio.create_task(heartbeat.beat_relay(self.redis, self.settings.broker.namespace,
@@ -441,6 +444,7 @@ class Relay:
         """Replay what the client missed, then send live events: each id once, in order."""
         connection, loop = client.connection, asyncio.get_running_loop()
         last_sent = client.last_event_id or 0
+        recheck: asyncio.Task | None = None
         try:
             if client.last_event_id is not None:
                 missed = await replay(self.redis, client.channels, client.last_event_id)
@@ -451,14 +455,16 @@ class Relay:
                     await connection.send(message)
                     m().relay_sent.labels("replay").inc()
                     last_sent = event_id
-            recheck_at = loop.time() + self.recheck_interval
+            # The first recheck at a random point of the interval: clients that connected together (a relay
+            # restarting, a deploy) would otherwise all query the database in the same second, every minute.
+            recheck_at = loop.time() + self.recheck_interval * random.uniform(0.5, 1)
             while True:
                 event = await client.next_event(timeout=recheck_at - loop.time())
                 if loop.time() >= recheck_at:
-                    if not await self._still_allowed(client.principal):
-                        client.drop(CloseCode.POLICY_VIOLATION, SESSION_ENDED)
-                        return
-                    await self._renew(client)
+                    # Beside the delivery, not before it: behind a busy database pool an event would wait
+                    # for the check, and every client's check comes due each interval (decision 116).
+                    if recheck is None or recheck.done():
+                        recheck = asyncio.create_task(self._recheck(client))
                     recheck_at = loop.time() + self.recheck_interval
                 # Live events queued while the replay ran may be in it already.
                 if event is not None and event[0] > last_sent:
@@ -473,6 +479,16 @@ class Relay:
         except Exception:
             log.exception("forwarding to a client of user %s failed", client.principal.user_id)
             client.drop(CloseCode.INTERNAL_ERROR, "relay error; reconnect with last_event_id")
+        finally:
+            if recheck is not None:
+                recheck.cancel()
+
+    async def _recheck(self, client: Client) -> None:
+        """Close the client if its login ended; otherwise renew its slot among the session's websockets."""
+        if not await self._still_allowed(client.principal):
+            client.drop(CloseCode.POLICY_VIOLATION, SESSION_ENDED)
+            return
+        await self._renew(client)
 
     async def _renew(self, client: Client) -> None:
         try:
