@@ -61,6 +61,8 @@ SUSPENDED_REASON = "organization suspended"
 WRITE_LIMIT = 32 * 1024
 MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say; a big frame is abuse
 SUBSCRIBE_TIMEOUT = 10.0
+REDIS_CONNECTIONS = 100  # redis-py's default cap, kept; what changes is waiting for one (relay_redis)
+REDIS_WAIT = 20.0  # seconds a command waits for a free connection before it fails as before
 
 
 def json_response(status: int, payload: Any) -> Response:
@@ -325,6 +327,18 @@ class Hub:
                 client.drop(CloseCode.SERVICE_RESTART, REDIS_LOST)
 
 
+def relay_redis(settings: Settings) -> aioredis.Redis:
+    """The relay's Redis client: past its connections, a command waits for one instead of failing.
+
+    redis-py refuses a command beyond `max_connections` (100) at once. Ten thousand websockets closing
+    together (a load balancer restarting) each give back their slot: past the hundredth, the slots stayed
+    taken until their lease ran out and their people were refused for minutes (decision 117).
+    """
+    return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        settings.redis.url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT, decode_responses=True,
+        client_name=f"objecta-relay-{os.getpid()}"))
+
+
 class Relay:
     """The websocket server: authenticates each handshake, then forwards its client's channels."""
 
@@ -341,8 +355,7 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then close every client, Redis and the database pool."""
         self.db = wiring.database(self.settings, jobs=None)  # the relay reads; it never enqueues
-        self.redis = aioredis.from_url(self.settings.redis.url, decode_responses=True,
-                                       client_name=f"objecta-relay-{os.getpid()}")
+        self.redis = relay_redis(self.settings)
         self.hub = Hub(self.redis)
         m()  # declared now: on the first connection it would hold the loop before that client subscribes
         # A slot outlives its connection by at most this when a relay dies without giving it back.
