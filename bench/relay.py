@@ -342,6 +342,8 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=20 if tiny else 200,
                         help="events per throughput burst (below the relay's queue of 256 per client)")
     parser.add_argument("--generators", type=int, default=2 if tiny else 4, help="load-generator processes")
+    parser.add_argument("--recheck-interval", type=float, default=60,
+                        help="the relay's login recheck, seconds (its default; larger to see what the rechecks cost)")
     args = parser.parse_args()
     limit = raise_fd_limit(args.connections + 256)
     print(f"file descriptors: soft limit raised to {limit} for the bench and its children", flush=True)
@@ -378,7 +380,8 @@ def main() -> int:
 
         relay_port, bare_port = embedded.free_port(), embedded.free_port()
         with open(home / "relay.log", "wb") as log:
-            relay = subprocess.Popen([sys.executable, "-m", "edge.relay", "--port", str(relay_port)], cwd=ROOT,
+            relay = subprocess.Popen([sys.executable, "-m", "edge.relay", "--port", str(relay_port),
+                                      "--recheck-interval", str(args.recheck_interval)], cwd=ROOT,
                                      stdout=log, stderr=subprocess.STDOUT)
         try:
             embedded.wait_for_port(relay_port, relay, 30, "relay", home / "relay.log")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -63,6 +64,7 @@ MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say; a big frame is abuse
 SUBSCRIBE_TIMEOUT = 10.0
 REDIS_CONNECTIONS = 100  # redis-py's default cap, kept; what changes is waiting for one (relay_redis)
 REDIS_WAIT = 20.0  # seconds a command waits for a free connection before it fails as before
+GC_THRESHOLDS = (100_000, 50, 10)  # CPython's are (700, 10, 10): see collect_garbage_rarely
 
 
 def json_response(status: int, payload: Any) -> Response:
@@ -532,6 +534,19 @@ async def _run_until_signalled(relay: Relay) -> None:
     await relay.run(stop)
 
 
+def collect_garbage_rarely() -> None:
+    """Fewer, not longer, pauses of the cyclic garbage collector (decision 115).
+
+    A full collection walks every tracked object: ~110 per open websocket, over a second at 10,000 sockets
+    on this machine, during which nothing is delivered. With the default thresholds the short-lived objects
+    of each send survived into the old generation, and fan-outs set off full collections every few
+    seconds. A large first threshold lets them die young; what is loaded at start is frozen out of every
+    collection (it lives as long as the process).
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m edge.relay`: run one relay process until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(prog="python -m edge.relay", description=__doc__.splitlines()[0])
@@ -553,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
+    collect_garbage_rarely()
     try:
         asyncio.run(_run_until_signalled(relay))
     except Exception:  # a busy port, Redis or Postgres unreachable at start
