@@ -434,9 +434,6 @@ class Relay:
 
     async def _serve_client(self, connection: ServerConnection) -> None:
         client: Client = connection.relay_client
-        # Nothing reads the handshake once open: its headers were ~4 KiB and ~40 objects for the collector
-        # to walk per websocket, for as long as it stays open (docs/benchmarks.md, bench/relay.py).
-        connection.request = connection.response = None
         m().relay_connections_opened.inc()
         m().relay_connections.inc()
         try:
