@@ -81,6 +81,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def percentile(values: list[float], p: float) -> float:
+    if not values:  # nothing arrived: a figure (nan), not a crash
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
