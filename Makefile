@@ -24,9 +24,9 @@ test: $(BIN)/.installed
 chaos: $(BIN)/.installed
 	FAULTS_COMMANDS=1000 FAULTS_KILLS=20 $(BIN)/pytest -m faults tests/faults $(ARGS)
 
-# Every benchmark (commands, workers, notifications, events, aggregate, idle), then one table: figure, baseline, ratio,
-# target, met. bench/commands.py needs wrk (Debian: apt-get install wrk): without it the others still run
-# and the table says so. Fails only when a benchmark did not run to the end, never for a target.
+# Every benchmark (commands, workers, notifications, events, aggregate, idle, relay), then one table: figure,
+# baseline, ratio, target, met. bench/commands.py needs wrk (Debian: apt-get install wrk): without it the
+# others still run and the table says so. Fails only when a benchmark did not run to the end, never for a target.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/summary.py
 

@@ -1,6 +1,6 @@
 """Run every benchmark and end with one table: name, figure, baseline, ratio, target, met.
 
-Benchmarks: commands, workers, notifications, events, aggregate, idle (`BENCHMARKS`).
+Benchmarks: commands, workers, notifications, events, aggregate, idle, relay (`BENCHMARKS`).
 
     .venv/bin/python bench/summary.py            (make bench: full size)
     .venv/bin/python bench/summary.py --smoke    (make bench-smoke: a second or two each)
@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.result import PREFIX, smoke  # noqa: E402
 
-BENCHMARKS = ("commands", "workers", "notifications", "events", "aggregate", "idle")
-SMOKE_LANES = (("notifications", "aggregate"), ("commands", "events", "workers"), ("idle",))
+BENCHMARKS = ("commands", "workers", "notifications", "events", "aggregate", "idle", "relay")
+SMOKE_LANES = (("notifications", "aggregate", "relay"), ("commands", "events", "workers"), ("idle",))
 SMOKE_TIMEOUT = 120  # seconds per benchmark; a smoke run takes a few
 SHARED_SERVERS = ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "BROKER_URL")
 _print = threading.Lock()

@@ -259,3 +259,18 @@ def test_a_client_away_longer_than_the_replay_keeps_is_told_to_refetch(relay, cl
     # Up to date again: no notice.
     with relay.connect(account, last_event_id=missed[-1]) as browser:
         assert_nothing_more(browser)
+
+
+def test_the_relays_redis_commands_wait_for_a_connection_instead_of_failing(settings):
+    # As when thousands of websockets close at once and each gives back its slot (decision 117).
+    from edge.relay import REDIS_CONNECTIONS, relay_redis
+
+    async def run() -> None:
+        redis = relay_redis(settings)
+        try:
+            await asyncio.gather(*(redis.zrem("relay-test:no-such-slots", str(n))
+                                   for n in range(REDIS_CONNECTIONS * 5)))
+        finally:
+            await redis.aclose()
+
+    asyncio.run(run())
