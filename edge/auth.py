@@ -37,20 +37,6 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-# The request's verified access token, kept in the scope: the rate-limit guard verifies it first
-# (edge/ratelimits.py) and the `tenant` dependency reuses it, so the hot path checks the signature once.
-PRINCIPAL = "objecta.principal"
-
-
-def verified_principal(connection, accounts: AccountService, token: str) -> Principal:
-    """`token` verified as an access token, once per request; raises the contract's 401s."""
-    state = connection.scope.setdefault("state", {})
-    found = state.get(PRINCIPAL)
-    if found is None or found[0] != token:
-        state[PRINCIPAL] = found = (token, accounts.issuer.verify_access(token))
-    return found[1]
-
-
 class Tenant:
     """The caller, ready to open the request's transaction inside their organization."""
 
@@ -90,7 +76,7 @@ def provide_tenant(request: Request, db: Database, accounts: AccountService) -> 
     if keys.is_api_key(token):
         raise ApiKeyNotAllowed("an organization API key only sends events (POST /v1/events); "
                                "this route takes a person's access token")
-    return Tenant(db, accounts, verified_principal(request, accounts, token))
+    return Tenant(db, accounts, accounts.issuer.verify_access(token))
 
 
 class EventSender:
@@ -120,5 +106,5 @@ class EventSender:
 def provide_event_sender(request: Request, db: Database, accounts: AccountService) -> EventSender:
     """Dependency `event_sender` of POST /v1/events."""
     token = bearer_token(request)
-    principal = None if keys.is_api_key(token) else verified_principal(request, accounts, token)
+    principal = None if keys.is_api_key(token) else accounts.issuer.verify_access(token)
     return EventSender(db, accounts, token, principal)

@@ -37,7 +37,6 @@ from litestar.types import Message, Scope
 from domain.analytics import keys
 from domain.errors import RateLimited
 from domain.ratelimit import Check, RateLimiter, Verdict
-from edge.auth import verified_principal
 from edge.client_ip import client_ip
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,8 @@ def _principal(connection: ASGIConnection, services) -> Any:
     if token is None or keys.is_api_key(token):
         return None
     try:
-        return verified_principal(connection, services.accounts, token)
+        # Verified once per token, not per request (TokenIssuer remembers it): the dependency's check is free.
+        return services.accounts.issuer.verify_access(token)
     except Exception:  # invalid or expired: the dependency says which, with the contract's codes
         return None
 

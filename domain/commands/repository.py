@@ -65,12 +65,12 @@ async def get(session: AsyncSession, command_id: uuid.UUID, *, for_update: bool 
 
 # A worker's two writes per delivery, as driver SQL: no ORM load, unit of work or statement compilation. One
 # statement each, so claiming is one round trip (the row lock is the UPDATE's, as `for update` took it before).
-COLUMNS = ", ".join(column.name for column in Command.__table__.c)
+_COLUMN_NAMES = [column.name for column in Command.__table__.c]
+COLUMNS = ", ".join(_COLUMN_NAMES)
 CLAIM_SQL = f"""
     update commands set status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now()
     where id = %(id)s and status not in ('succeeded', 'failed') and attempts < %(max_attempts)s
     returning {COLUMNS}"""
-_COLUMN_NAMES = [column.name for column in Command.__table__.c]
 FINISH_SQL = """
     update commands set status = %(status)s, result = %(result)s::jsonb, error = %(error)s, updated_at = %(now)s,
         finished_at = %(now)s

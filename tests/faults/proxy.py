@@ -17,6 +17,15 @@ import threading
 UP, REFUSED, SILENT = "up", "refused", "silent"
 
 
+def proxied_url(url: str, upstream: tuple[str, int], port: int) -> str:
+    """`url` (redis://, amqp://, postgresql://...) with the upstream's host:port replaced by a proxy's `port`."""
+    host, upstream_port = upstream
+    for original in (f"{host}:{upstream_port}", f"localhost:{upstream_port}"):
+        if original in url:
+            return url.replace(original, f"127.0.0.1:{port}", 1)
+    raise ValueError(f"{url!r} does not name {host}:{upstream_port}")
+
+
 class TcpProxy:
     def __init__(self, upstream_host: str, upstream_port: int):
         self.upstream = (upstream_host, upstream_port)
@@ -30,12 +39,7 @@ class TcpProxy:
         self._thread = self._accepting(self._listener)
 
     def url_for(self, url: str) -> str:
-        """`url` (redis://, amqp://, postgresql://...) with the upstream's host:port replaced by the proxy's."""
-        host, port = self.upstream
-        for original in (f"{host}:{port}", f"localhost:{port}"):
-            if original in url:
-                return url.replace(original, f"127.0.0.1:{self.port}", 1)
-        raise ValueError(f"{url!r} does not name {host}:{port}")
+        return proxied_url(url, self.upstream, self.port)
 
     def cut(self, mode: str) -> None:
         assert mode in (REFUSED, SILENT)
