@@ -1,9 +1,11 @@
 """The `events` queue: one message per accepted batch of analytics events.
 
-Three short steps, each safe to repeat after a crash or a redelivery
-(domain/analytics/service.py): store the batch's new events (one
-transaction), add them to the hot counters (one Redis script), then raise
-alerts, push the counters and delete the durable copy (one transaction).
+The edge stored the batch's new events when it accepted them (decision 124);
+the batch row records what was new. Three short steps, each safe to repeat
+after a crash or a redelivery (domain/analytics/service.py): read what the
+row recorded, add it to the hot counters (one Redis script), then raise
+alerts, push the counters and delete the row (one transaction). A batch
+kept as a copy by an older edge is expanded in the first step.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ async def ingest(batch_id: str, org_id: str) -> None:
         async with ctx.db.transaction(org_id=org) as session:
             stored = await analytics.ingest(session, batch_uuid, today=_today())
     except PartitionMissing:
-        # Events of a month nobody created a partition for yet (an old event on a fresh install).
+        # A copy from an older edge holding events of a month without a partition yet.
         async with ctx.db.transaction(system=True) as session:
             months = await analytics.missing_months(session, batch_uuid)
             log.info("creating analytics partitions %s", await analytics.create_partitions(session, months))
@@ -57,6 +59,6 @@ async def ingest(batch_id: str, org_id: str) -> None:
     if log.isEnabledFor(logging.DEBUG):  # the stage breakdown bench/events.py reads
         message = CurrentMessage.get_current_message()
         waited = time.time() - message.message_timestamp / 1000 - (time.monotonic() - started) if message else 0
-        log.debug("batch timing queue_wait_ms=%.1f insert_ms=%.1f counters_ms=%.1f finish_ms=%.1f stored=%d",
+        log.debug("batch timing queue_wait_ms=%.1f read_ms=%.1f counters_ms=%.1f finish_ms=%.1f stored=%d",
                   waited * 1000, (inserted - started) * 1000, (bumped - inserted) * 1000,
                   (time.monotonic() - bumped) * 1000, stored.stored)

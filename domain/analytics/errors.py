@@ -38,7 +38,7 @@ class ApiKeyNotFound(NotFound, AnalyticsError):
 
 
 class PartitionMissing(AnalyticsError):
-    """A batch holds events of a month without a partition yet; the events worker creates it and retries."""
+    """A batch holds events of a month without a partition yet: create them (system scope) and try again."""
 
     def __init__(self, months: list[date]):
         super().__init__("no partition for " + ", ".join(m.isoformat() for m in months))

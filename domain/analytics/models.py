@@ -1,7 +1,7 @@
 """What analytics stores and passes around.
 
-`StoredEvent` is the durable copy's format (a batch's events as JSON in
-`event_batches.events`) and what the events worker copies into Postgres.
+`StoredEvent` is how a validated batch travels to Postgres: encoded as JSON
+arrays and expanded there by one statement (repository.STORE).
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ PLATFORM_EVENTS = (MESSAGE, CONVERSATION, DEPLOY, AGENT_ERROR)
 
 
 class StoredEvent(msgspec.Struct, array_like=True, gc=False):  # no cycles; thousands a batch
-    """One event as the durable copy holds it: validated, occurred_at always set."""
+    """One event as it is sent to Postgres: validated, occurred_at always set."""
 
     event_id: str
     name: str
     agent_id: uuid.UUID | None
     occurred_at: datetime
-    # Raw JSON (`null` when absent): the worker copies it into Postgres without decoding it.
+    # Raw JSON (`null` when absent): copied into Postgres without being decoded.
     properties: msgspec.Raw = msgspec.Raw(b"null")
 
 

@@ -2,9 +2,9 @@
 
 Row-level security scopes every statement to the transaction's organization
 (or, for the nightly jobs, to the system scope); explicit org filters are for
-the planner. Events reach Postgres once, in the batch's durable copy written at
-accept; one statement expands it in Postgres and moves
-the ones never seen before into `analytics_events` (see `store_events`).
+the planner. Events reach Postgres once, in the accepting transaction: one
+statement expands the batch in Postgres and stores the ones never seen before
+(see `STORE`).
 """
 
 from __future__ import annotations
@@ -59,33 +59,15 @@ async def known_agents(session: AsyncSession, agent_ids: Iterable[uuid.UUID]) ->
     return set(rows.scalars())
 
 
-async def insert_batch(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uuid.UUID, received_at: datetime,
-                       event_count: int, events: str) -> None:
-    await session.execute(text(
-        "insert into event_batches (id, org_id, received_at, event_count, events) "
-        "values (:id, :org, :received, :n, :events)"),
-        {"id": batch_id, "org": org_id, "received": received_at, "n": event_count, "events": events})
-
-
-async def lock_batch(session: AsyncSession, batch_id: uuid.UUID):
-    """The batch row, locked: a redelivery of the same batch waits here for the first to finish."""
-    rows = await session.execute(text(
-        "select org_id, received_at, ingested_at, counts from event_batches where id = :id for update"),
-        {"id": batch_id})
-    return rows.first()
-
-
-# The durable copy (`event_batches.events`, StoredEvent arrays as JSON) is expanded by Postgres
-# itself: the worker sends the batch id, not the events (decision 106). Only events whose
+# Events expand in Postgres from the batch's JSON (StoredEvent arrays). Only events whose
 # (organization, event_id) is new get a row in analytics_event_ids, and only those are copied
 # into analytics_events. A concurrent batch carrying the same event_id waits on the primary
-# key until this transaction ends, then skips it.
-MOVE = """
-with batch as materialized (
+# key until this transaction ends, then skips it; batches list their events in event_id order,
+# so two of them never wait on each other in a cycle.
+_EXPAND = """
     select (e->>0) collate "C" as event_id, e->>1 as name, (e->>2)::uuid as agent_id,
-           (e->>3)::timestamptz as occurred_at, nullif(e->4, 'null'::jsonb) as properties
-    from event_batches b, jsonb_array_elements(b.events::jsonb) e
-    where b.id = :batch
+           (e->>3)::timestamptz as occurred_at, nullif(e->4, 'null'::jsonb) as properties"""
+_STORE_NEW = """
 ), fresh as (
     insert into analytics_event_ids (org_id, event_id, occurred_at)
     select :org, event_id, occurred_at from batch
@@ -101,20 +83,55 @@ with batch as materialized (
            extract(hour from occurred_at at time zone 'UTC')::int as hour,
            name, coalesce(agent_id::text, '') as agent, count(*)::int as n
     from stored group by 1, 2, 3, 4
-), ingested as (
-    -- What was new, kept on the batch row in the same statement: a redelivery counts these.
-    update event_batches set ingested_at = now(),
-        counts = (select coalesce(jsonb_agg(jsonb_build_array(day, hour, name, agent, n)), '[]') from counts)
-    where id = :batch
+)"""
+_COUNTS_JSON = "(select coalesce(jsonb_agg(jsonb_build_array(day, hour, name, agent, n)), '[]') from counts)"
+
+# The accepting transaction stores the batch (decision 124): the events, and the batch row that
+# remembers what was new until the events worker has counted it. No copy of the events is kept:
+# once this commits they are in analytics_events, which is as durable as a copy would be.
+STORE = f"""
+with batch as materialized ({_EXPAND}
+    from jsonb_array_elements(cast(:events as jsonb)) e
+{_STORE_NEW}, kept as (
+    insert into event_batches (id, org_id, received_at, event_count, ingested_at, counts)
+    values (:batch, :org, :received, :n, now(), {_COUNTS_JSON})
+)
+select day, hour, name, agent, n from counts
+"""
+
+# A batch kept as a durable copy by an edge from before decision 124 (a rolling upgrade):
+# the worker expands the copy the same way and records what was new on the row.
+MOVE = f"""
+with batch as materialized ({_EXPAND}
+    from event_batches b, jsonb_array_elements(b.events::jsonb) e
+    where b.id = :batch
+{_STORE_NEW}, ingested as (
+    update event_batches set ingested_at = now(), counts = {_COUNTS_JSON} where id = :batch
 )
 select day, hour, name, agent, n from counts
 """
 
 
+async def store_batch(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uuid.UUID, received_at: datetime,
+                      event_count: int, events: str) -> list[list]:
+    """Store a batch's new events and its row, marked ingested with what was new; the stored ones
+    grouped [day, hour, name, agent, n]. `events` is the JSON of StoredEvent arrays."""
+    rows = await session.execute(text(STORE), {"batch": batch_id, "org": org_id, "received": received_at,
+                                               "n": event_count, "events": events})
+    return [list(row) for row in rows]
+
+
+async def lock_batch(session: AsyncSession, batch_id: uuid.UUID):
+    """The batch row, locked: a redelivery of the same batch waits here for the first to finish."""
+    rows = await session.execute(text(
+        "select org_id, received_at, ingested_at, counts from event_batches where id = :id for update"),
+        {"id": batch_id})
+    return rows.first()
+
+
 async def store_events(session: AsyncSession, *, batch_id: uuid.UUID, org_id: uuid.UUID,
                        received_at: datetime) -> list[list]:
-    """Move the batch's new events from its durable copy and mark it ingested with what was new;
-    the stored ones grouped [day, hour, name, agent, n]."""
+    """Move the new events of a batch kept as a copy (see MOVE) and mark it ingested with what was new."""
     rows = await session.execute(text(MOVE), {"org": org_id, "received": received_at, "batch": batch_id})
     return [list(row) for row in rows]
 

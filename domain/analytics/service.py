@@ -1,13 +1,15 @@
 """Events: accepted whole or not at all, stored once, counted once.
 
-    POST /v1/events → accept_batch (rules, the durable copy in `event_batches`, enqueue INGEST)
-    events worker   → ingest (COPY, move the new events, remember what was new)
+    POST /v1/events → accept_batch (rules; store the new events and the batch row
+                      recording what was new, one statement; enqueue INGEST)
+    events worker   → ingest (read what the batch row recorded)
                     → count (one Redis script: counters, hourly per agent, push throttle)
-                    → finish (agent.high_traffic, analytics.counters, delete the durable copy)
+                    → finish (agent.high_traffic, analytics.counters, delete the batch row)
 
-Every step can be repeated after a crash: `ingest` finds the batch already
-stored and returns what it recorded, `count` finds the batch's marker in
-Redis, and `finish` records alerts once per agent and hour in Postgres.
+Every step can be repeated after a crash: `ingest` returns what the row
+recorded, `count` finds the batch's marker in Redis, and `finish` records
+alerts once per agent and hour in Postgres. The batch row is the durable
+promise that a stored batch gets counted (decisions 54, 124).
 """
 
 from __future__ import annotations
@@ -57,11 +59,12 @@ def refuse(problems: list[dict[str, Any]], total: int) -> InvalidEvents:
 
 async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[EventLike], *,
                        retention_days: int, now: datetime | None = None) -> Accepted:
-    """Check a batch's rules and keep its durable copy; the events worker stores it after commit.
+    """Check a batch's rules and store its new events; the events worker counts them after commit.
 
     Refused whole (InvalidEvents, naming each bad event by index and field)
     or accepted whole. Duplicates of an `event_id`, within the batch or with
-    an earlier one, are accepted and stored once.
+    an earlier one, are accepted and stored once. PartitionMissing (nothing
+    stored) names the months to create before trying again.
     """
     now = now or utcnow()
     earliest, latest = now - timedelta(days=retention_days), now + timedelta(seconds=MAX_FUTURE_SECONDS)
@@ -91,7 +94,7 @@ async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[E
             unique[event.event_id] = StoredEvent(event.event_id, event.name, event.agent_id, event.occurred_at or now,
                                                  event.properties)
     batch_id = uuid.uuid4()
-    await _keep(session, batch_id, sender.org_id, now, list(unique.values()))
+    await _store(session, batch_id, sender.org_id, now, [unique[key] for key in sorted(unique)])
     return Accepted(batch_id, len(events))
 
 
@@ -104,49 +107,71 @@ def _encoded_size(properties: msgspec.Raw) -> int:
     return size
 
 
-async def _keep(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, now: datetime,
-                events: list[StoredEvent]) -> None:
-    await repository.insert_batch(session, batch_id=batch_id, org_id=org_id, received_at=now,
-                                  event_count=len(events), events=_encode(events).decode())
+async def _store(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, now: datetime,
+                 events: list[StoredEvent]) -> None:
+    """Store the new events (in event_id order: see repository.STORE) and enqueue their counting."""
+    try:
+        counts = await repository.store_batch(session, batch_id=batch_id, org_id=org_id, received_at=now,
+                                              event_count=len(events), events=_encode(events).decode())
+    except DBAPIError as error:
+        if _no_partition(error):
+            raise PartitionMissing(sorted({_month(event.occurred_at) for event in events})) from error
+        raise
+    await _mark_late_days(session, org_id, counts, now.date())
     # No org_id option: like notification deliveries (decision 42) a batch takes milliseconds, and
     # the per-organization cap would send a busy organization's batches through the delay queue.
     jobs.enqueue(session, INGEST, str(batch_id), str(org_id))
+
+
+def _no_partition(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "23514" and "no partition" in str(error.orig)
+
+
+def _month(moment: datetime) -> date:
+    return moment.astimezone(timezone.utc).date().replace(day=1)
+
+
+async def _mark_late_days(session: AsyncSession, org_id: uuid.UUID, counts: list[list], today: date) -> None:
+    """Days before today that got new events are rolled up again (they may be aggregated already)."""
+    past = {row[0] for row in counts if row[0] < today.isoformat()}
+    if past:
+        await repository.mark_stale(session, org_id, past)
 
 
 async def emit(session: AsyncSession, org_id: uuid.UUID, name: str, *, subject: Any,
                agent_id: uuid.UUID | None) -> None:
     """An event the platform itself knows about (a message, a conversation, a deploy, an agent error).
 
-    Written as a batch of one in the caller's transaction, so it exists
+    Stored as a batch of one in the caller's transaction, so it exists
     exactly when the change does; its event_id derives from the subject, so
-    a repeated emit is stored once.
+    a repeated emit is stored once. Platform events are of this month, whose
+    partition the daily maintenance creates ahead of time.
     """
     event = StoredEvent(f"{name}:{subject}", name, agent_id, utcnow())
-    await _keep(session, uuid.uuid4(), org_id, event.occurred_at, [event])
+    await _store(session, uuid.uuid4(), org_id, event.occurred_at, [event])
 
 
 async def ingest(session: AsyncSession, batch_id: uuid.UUID, *, today: date) -> Ingested | None:
-    """Store a batch's new events (the events worker). None if the batch is gone (already finished)."""
+    """What a batch stored, for the counters (the events worker). None if the batch is gone (finished)."""
     batch = await repository.lock_batch(session, batch_id)
     if batch is None:
         return None
-    if batch.ingested_at is not None:  # stored before a crash: count what was recorded then
+    if batch.ingested_at is not None:  # stored at accept (or by an earlier delivery)
         return Ingested(batch_id, batch.org_id, batch.counts)
+    # A durable copy written by an edge from before decision 124: expand it here.
     try:
         counts = await repository.store_events(session, batch_id=batch_id, org_id=batch.org_id,
                                                received_at=batch.received_at)
     except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) == "23514" and "no partition" in str(error.orig):
+        if _no_partition(error):
             raise PartitionMissing([]) from error  # the worker asks `missing_months` in a fresh transaction
         raise
-    past = {row[0] for row in counts if row[0] < today.isoformat()}
-    if past:
-        await repository.mark_stale(session, batch.org_id, past)
+    await _mark_late_days(session, batch.org_id, counts, today)
     return Ingested(batch_id, batch.org_id, counts)
 
 
 async def missing_months(session: AsyncSession, batch_id: uuid.UUID) -> list[date]:
-    """The months of a batch's events (those without a partition among them)."""
+    """The months of a batch kept as a copy (those without a partition among them)."""
     return await repository.batch_months(session, batch_id)
 
 
@@ -206,7 +231,7 @@ async def realtime(session: AsyncSession, counters: HotCounters, org_id: uuid.UU
 async def finish(session: AsyncSession, publisher: Publisher, batch: Ingested, counted: Counted, *,
                  today: date, high_traffic_per_hour: int) -> int:
     """After counting: raise agent.high_traffic where an hour crossed the threshold, push the counters
-    (when due), and forget the durable copy. Returns how many alerts were raised."""
+    (when due), and delete the batch row: the batch is done. Returns how many alerts were raised."""
     raised = 0
     for hour in counted.hours:
         if not (hour.total >= high_traffic_per_hour > hour.total - hour.added):

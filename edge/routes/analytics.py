@@ -14,9 +14,9 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from domain.analytics import reports
 from domain.analytics import service as analytics
 from domain.analytics.counters import HotCounters
-from domain.analytics.errors import InvalidApiKey, InvalidEvents, InvalidPeriod
+from domain.analytics.errors import InvalidApiKey, InvalidEvents, InvalidPeriod, PartitionMissing
 from domain.analytics.models import (MAX_BATCH_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENTS, MAX_FUTURE_SECONDS,
-                                     MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN)
+                                     MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN, Accepted)
 from domain.ratelimit import Check, RateLimiter
 from edge.auth import EventSender, Tenant, bearer_token
 from edge.event_batch import EventsRequest
@@ -75,19 +75,31 @@ async def check_batch_shape(request: Request) -> None:
       summary="Send a batch of events (a person's bearer token or an organization API key)",
       description="Accepted whole (202) or refused whole (422 `invalid_events`, `details.events` naming each bad "
                   "event by `index` and `field`; index -1 is the batch itself). Send with "
-                  "`Authorization: Bearer obk_...` from a server. Events are stored and counted within about a "
-                  "second; `accepted` counts duplicates too. Retrying is safe without an Idempotency-Key: each "
-                  "event's `event_id` is its idempotency key.")
+                  "`Authorization: Bearer obk_...` from a server. A 202 means the events are stored; they are "
+                  "counted in `realtime` within about a second. `accepted` counts duplicates too. Retrying is "
+                  "safe without an Idempotency-Key: each event's `event_id` is its idempotency key.")
 async def send_events(event_sender: EventSender, analytics_settings: AnalyticsSettings, rate_limiter: RateLimiter,
                       settings: Settings, data: EventBatch) -> EventsAccepted:
     # `data.events` are edge.event_batch.WireEvent: the contract's fields, `properties` as raw JSON.
-    async with event_sender() as (session, sender):
-        if event_sender.principal is None:  # an API key: its organization is known only now (edge/ratelimits.py)
-            requests, window = settings.rate_limits["events_per_org"]
-            await enforce(rate_limiter, [Check("events_per_org", f"org:{sender.org_id}", requests, window)])
-        accepted = await analytics.accept_batch(session, sender, data.events,
-                                                retention_days=analytics_settings.retention_days)
+    try:
+        accepted = await _accept(event_sender, analytics_settings, rate_limiter, settings, data, limit=True)
+    except PartitionMissing as missing:
+        # Old events of a month nobody created a partition for yet (the daily maintenance creates this
+        # month's and the next ahead). Nothing was stored: create them and accept the batch again.
+        async with event_sender.db.transaction(system=True) as session:
+            await analytics.create_partitions(session, missing.months)
+        accepted = await _accept(event_sender, analytics_settings, rate_limiter, settings, data, limit=False)
     return EventsAccepted(accepted.accepted, accepted.batch_id)
+
+
+async def _accept(event_sender: EventSender, analytics_settings: AnalyticsSettings, rate_limiter: RateLimiter,
+                  settings: Settings, data: EventBatch, *, limit: bool) -> Accepted:
+    async with event_sender() as (session, sender):
+        if limit and event_sender.principal is None:  # an API key: its organization is known only now
+            requests, window = settings.rate_limits["events_per_org"]  # (edge/ratelimits.py)
+            await enforce(rate_limiter, [Check("events_per_org", f"org:{sender.org_id}", requests, window)])
+        return await analytics.accept_batch(session, sender, data.events,
+                                            retention_days=analytics_settings.retention_days)
 
 
 class Realtime(msgspec.Struct):

@@ -1,7 +1,8 @@
 """POST /v1/events refuses bad batches whole, API keys do events only, reports stay in their tenant.
 
-No worker runs here: what a refused batch leaves behind is read from
-`event_batches` (the durable copy an accepted batch writes in its request).
+No worker runs here: an accepted batch stores its events and its
+`event_batches` row in its request (decision 124), so what a refused batch
+leaves behind is read from there.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def test_duplicates_within_a_batch_are_accepted_and_kept_once(owner, rows):
     assert response.json()["accepted"] == 3
     [batch] = rows("select event_count from event_batches where id = :b", b=response.json()["batch_id"])
     assert batch["event_count"] == 1
+    [stored] = rows("select name from analytics_events where org_id = :o and event_id = :e",
+                    o=owner.org_id, e=event["event_id"])
+    assert stored["name"] == "page.view"  # the first of the duplicates
 
 
 def _refused(response, *expected: tuple[int, str]):

@@ -164,8 +164,8 @@ def test_late_events_mark_their_day_for_another_roll_up(owner, events_pool, rows
 
 
 def test_a_batch_stored_before_a_crash_is_counted_once_by_the_next_delivery(owner, events_pool, settings, rows):
-    """The worker died after committing the events and before adding them to the counters; then the
-    message comes back (twice, for good measure)."""
+    """The events are committed at accept; the worker read what the batch stored and died before adding
+    it to the counters; then the message comes back (twice, for good measure)."""
     from domain import jobs
     from domain.analytics import service as analytics
     from domain.db import Database
@@ -196,6 +196,7 @@ def test_a_batch_stored_before_a_crash_is_counted_once_by_the_next_delivery(owne
             await db.dispose()
 
     assert asyncio.run(store_only()).stored == 5  # step one done, then "the worker died"
+    assert _stored(rows, owner.org_id) == 5
     assert _realtime(owner)["events"] == 0
     edge_sender.send(held[0])
     edge_sender.send(held[0])
@@ -250,9 +251,9 @@ def test_an_event_of_a_month_without_a_partition_is_stored(owner, events_pool, r
     assert rows("select to_regclass(:p)::text as found", p=partition)[0]["found"] == partition
 
 
-def test_events_are_stored_as_sent_from_the_durable_copy(owner, events_pool, rows):
-    """The worker expands the batch's durable copy in Postgres (decision 106): every field arrives intact,
-    properties as the client sent them (spaces, escapes, non-ASCII), absent ones as NULL."""
+def test_events_are_stored_as_sent(owner, events_pool, rows):
+    """The accepting statement expands the batch in Postgres (decisions 106, 124): every field arrives
+    intact, properties as the client sent them (spaces, escapes, non-ASCII), absent ones as NULL."""
     agent = owner.post("/v1/agents", json={"name": "bot", "model": "gpt-4o"}).json()
     when = "2026-11-30T01:02:03.456789+00:00"
     body = ('{"events": [{"event_id": "tab\\there \\u00e9", "name": "a:b-c_d.e", "agent_id": "%s", '
@@ -270,3 +271,24 @@ def test_events_are_stored_as_sent_from_the_durable_copy(owner, events_pool, row
     assert first["occurred_at"] == datetime.fromisoformat(when)
     assert first["properties"] == {"text": 'line\nbreak "quoted" \\ \u00e9\u2603', "n": [1, 2.5, None, True], "o": {}}
     assert stored["bare"]["agent"] is None and stored["bare"]["properties"] is None
+
+
+def test_a_batch_kept_as_a_copy_by_an_older_edge_is_stored_and_counted(owner, events_pool, settings, rows):
+    """During a rolling upgrade an edge from before decision 124 writes the events as a copy on the batch
+    row and only enqueues; the worker expands it, stores the new events once and counts them."""
+    from domain import jobs
+    from domain.analytics import service as analytics
+
+    _realtime(owner)
+    batch_id, now = uuid.uuid4(), datetime.now(timezone.utc)
+    copy = json.dumps([[uuid.uuid4().hex, "page.view", None, now.isoformat(), {"n": i}] for i in range(3)])
+    rows("insert into event_batches (id, org_id, received_at, event_count, events) "
+         "values (:b, :o, :at, 3, :events) returning id", b=batch_id, o=owner.org_id, at=now, events=copy)
+    edge_sender = owner.client.app.state.services.db.jobs
+    job = jobs.Job(analytics.INGEST.queue, analytics.INGEST.actor, (str(batch_id), owner.org_id))
+    edge_sender.send(job)
+    edge_sender.send(job)  # redelivered
+    _settled(rows, owner.org_id)
+    assert rows("select properties from analytics_events where org_id = :o order by properties->>'n'",
+                o=owner.org_id) == [{"properties": {"n": i}} for i in range(3)]
+    wait_for(lambda: _realtime(owner)["events"] == 3, 30, what="the counters to show the copy's events")
