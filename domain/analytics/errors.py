@@ -38,7 +38,11 @@ class ApiKeyNotFound(NotFound, AnalyticsError):
 
 
 class PartitionMissing(AnalyticsError):
-    """A batch holds events of a month without a partition yet: create them (system scope) and try again."""
+    """A batch holds events of a month without a partition: nothing was stored; trying again creates it.
+    Seen by a client only if that failed too: a 503, since a retry is the remedy."""
+
+    status_code = 503
+    code = "unavailable"
 
     def __init__(self, months: list[date]):
         super().__init__("no partition for " + ", ".join(m.isoformat() for m in months))

@@ -63,8 +63,8 @@ async def accept_batch(session: AsyncSession, sender: Sender, events: Sequence[E
 
     Refused whole (InvalidEvents, naming each bad event by index and field)
     or accepted whole. Duplicates of an `event_id`, within the batch or with
-    an earlier one, are accepted and stored once. PartitionMissing (nothing
-    stored) names the months to create before trying again.
+    an earlier one, are accepted and stored once. PartitionMissing: nothing
+    was stored, and accepting the batch again creates the months' partitions.
     """
     now = now or utcnow()
     earliest, latest = now - timedelta(days=retention_days), now + timedelta(seconds=MAX_FUTURE_SECONDS)
@@ -107,16 +107,30 @@ def _encoded_size(properties: msgspec.Raw) -> int:
     return size
 
 
+# Months whose partition this process has seen exist: a memo, so that only the first batch of a
+# month pays for `analytics_ensure_partition` (idempotent), run in the storing transaction. The
+# daily maintenance creates this month's and the next ahead; an older event, or a stack whose
+# maintenance did not run, needs its month created first. A month dropped or never committed after
+# all (a rolled-back create) fails the store once: it leaves the memo and the caller tries again.
+_months_with_partition: set[date] = set()
+
+
 async def _store(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, now: datetime,
                  events: list[StoredEvent]) -> None:
     """Store the new events (in event_id order: see repository.STORE) and enqueue their counting."""
+    months = {_month(event.occurred_at) for event in events} - _months_with_partition
+    for month in sorted(months):
+        await repository.ensure_partition(session, month)
     try:
         counts = await repository.store_batch(session, batch_id=batch_id, org_id=org_id, received_at=now,
                                               event_count=len(events), events=_encode(events).decode())
     except DBAPIError as error:
         if _no_partition(error):
-            raise PartitionMissing(sorted({_month(event.occurred_at) for event in events})) from error
+            stale = {_month(event.occurred_at) for event in events}
+            _months_with_partition.difference_update(stale)
+            raise PartitionMissing(sorted(stale)) from error
         raise
+    _months_with_partition.update(months)
     await _mark_late_days(session, org_id, counts, now.date())
     # No org_id option: like notification deliveries (decision 42) a batch takes milliseconds, and
     # the per-organization cap would send a busy organization's batches through the delay queue.

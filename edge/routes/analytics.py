@@ -16,7 +16,7 @@ from domain.analytics import service as analytics
 from domain.analytics.counters import HotCounters
 from domain.analytics.errors import InvalidApiKey, InvalidEvents, InvalidPeriod, PartitionMissing
 from domain.analytics.models import (MAX_BATCH_BYTES, MAX_EVENT_ID_LENGTH, MAX_EVENTS, MAX_FUTURE_SECONDS,
-                                     MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN, Accepted)
+                                     MAX_PROPERTIES_BYTES, MAX_REPORT_DAYS, NAME_PATTERN)
 from domain.ratelimit import Check, RateLimiter
 from edge.auth import EventSender, Tenant, bearer_token
 from edge.event_batch import EventsRequest
@@ -82,24 +82,22 @@ async def send_events(event_sender: EventSender, analytics_settings: AnalyticsSe
                       settings: Settings, data: EventBatch) -> EventsAccepted:
     # `data.events` are edge.event_batch.WireEvent: the contract's fields, `properties` as raw JSON.
     try:
-        accepted = await _accept(event_sender, analytics_settings, rate_limiter, settings, data, limit=True)
-    except PartitionMissing as missing:
-        # Old events of a month nobody created a partition for yet (the daily maintenance creates this
-        # month's and the next ahead). Nothing was stored: create them and accept the batch again.
-        async with event_sender.db.transaction(system=True) as session:
-            await analytics.create_partitions(session, missing.months)
-        accepted = await _accept(event_sender, analytics_settings, rate_limiter, settings, data, limit=False)
-    return EventsAccepted(accepted.accepted, accepted.batch_id)
+        return await _accept(event_sender, analytics_settings, rate_limiter, settings, data, limit=True)
+    except PartitionMissing:
+        # A month this process believed had its partition did not (dropped, or its create rolled back):
+        # nothing was stored, and accepting again creates it.
+        return await _accept(event_sender, analytics_settings, rate_limiter, settings, data, limit=False)
 
 
 async def _accept(event_sender: EventSender, analytics_settings: AnalyticsSettings, rate_limiter: RateLimiter,
-                  settings: Settings, data: EventBatch, *, limit: bool) -> Accepted:
+                  settings: Settings, data: EventBatch, *, limit: bool) -> EventsAccepted:
     async with event_sender() as (session, sender):
         if limit and event_sender.principal is None:  # an API key: its organization is known only now
             requests, window = settings.rate_limits["events_per_org"]  # (edge/ratelimits.py)
             await enforce(rate_limiter, [Check("events_per_org", f"org:{sender.org_id}", requests, window)])
-        return await analytics.accept_batch(session, sender, data.events,
-                                            retention_days=analytics_settings.retention_days)
+        accepted = await analytics.accept_batch(session, sender, data.events,
+                                                retention_days=analytics_settings.retention_days)
+    return EventsAccepted(accepted.accepted, accepted.batch_id)
 
 
 class Realtime(msgspec.Struct):

@@ -240,7 +240,13 @@ def test_the_sweeper_re_sends_a_batch_whose_message_was_lost(owner, events_pool,
     assert _realtime(owner)["events"] == 6
 
 
-def test_an_event_of_a_month_without_a_partition_is_stored(owner, events_pool, rows):
+def test_an_event_of_a_month_without_a_partition_is_stored(owner, events_pool, rows, settings):
+    """The store creates a missing month first; and when a month the edge remembers as created is gone
+    after all (dropped, or its create rolled back), the batch is still accepted and stored."""
+    from sqlalchemy import create_engine, text
+
+    from domain.db import sqlalchemy_url
+
     long_ago = datetime.now(timezone.utc) - timedelta(days=85)
     partition = f"analytics_events_p{long_ago:%Y%m}"
     assert rows("select to_regclass(:p) as found", p=partition)[0]["found"] is None  # nobody made it yet
@@ -249,6 +255,16 @@ def test_an_event_of_a_month_without_a_partition_is_stored(owner, events_pool, r
     assert rows("select count(*) as n from analytics_events where org_id = :o and occurred_at = :at",
                 o=owner.org_id, at=long_ago)[0]["n"] == 3
     assert rows("select to_regclass(:p)::text as found", p=partition)[0]["found"] == partition
+
+    engine = create_engine(sqlalchemy_url(settings.database.url))  # the owner's: only it drops partitions
+    with engine.begin() as connection:
+        connection.execute(text(f"drop table {partition}"))
+    engine.dispose()
+    response = owner.post("/v1/events", json={"events": _events(4, occurred_at=long_ago.isoformat())})
+    assert response.status_code == 202, response.text
+    _settled(rows, owner.org_id)
+    assert rows("select count(*) as n from analytics_events where org_id = :o and occurred_at = :at",
+                o=owner.org_id, at=long_ago)[0]["n"] == 4
 
 
 def test_events_are_stored_as_sent(owner, events_pool, rows):
