@@ -2,12 +2,12 @@
 
     POST /v1/events → accept_batch (rules; store the new events and the batch row
                       recording what was new, one statement; enqueue INGEST)
-    events worker   → ingest (read what the batch row recorded)
+    events worker   → carried / ingest (what was new: from the message, or read from the batch row)
                     → count (one Redis script: counters, hourly per agent, push throttle)
                     → finish (agent.high_traffic, analytics.counters, delete the batch row)
 
 Every step can be repeated after a crash: `ingest` returns what the row
-recorded, `count` finds the batch's marker in Redis, and `finish` records
+recorded (or the message carried), `count` finds the batch's marker in Redis, and `finish` records
 alerts once per agent and hour in Postgres. The batch row is the durable
 promise that a stored batch gets counted (decisions 54, 124).
 """
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import jobs
 from domain.analytics import repository
-from domain.analytics.counters import Counted, HotCounters
+from domain.analytics.counters import MARKER_TTL, Counted, HotCounters
 from domain.analytics.errors import InvalidEvents, PartitionMissing
 from domain.analytics.models import (AGENT_ERROR, CONVERSATION, DEPLOY, MAX_FUTURE_SECONDS, MAX_PROPERTIES_BYTES,
                                      MESSAGE, PLATFORM_EVENTS, Accepted, Ingested, Sender, StoredEvent)
@@ -132,9 +132,10 @@ async def _store(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, 
         raise
     _months_with_partition.update(months)
     await _mark_late_days(session, org_id, counts, now.date())
+    # The counts ride along, so the worker need not read them back (`carried`).
     # No org_id option: like notification deliveries (decision 42) a batch takes milliseconds, and
     # the per-organization cap would send a busy organization's batches through the delay queue.
-    jobs.enqueue(session, INGEST, str(batch_id), str(org_id))
+    jobs.enqueue(session, INGEST, str(batch_id), str(org_id), counts)
 
 
 def _no_partition(error: DBAPIError) -> bool:
@@ -163,6 +164,20 @@ async def emit(session: AsyncSession, org_id: uuid.UUID, name: str, *, subject: 
     """
     event = StoredEvent(f"{name}:{subject}", name, agent_id, utcnow())
     await _store(session, uuid.uuid4(), org_id, event.occurred_at, [event])
+
+
+def carried(batch_id: uuid.UUID, org_id: uuid.UUID, counts: list[list] | None,
+            age_seconds: float | None) -> Ingested | None:
+    """What a batch stored, as its message carries it: no transaction to read the batch row.
+
+    Counting twice is prevented by the Redis marker (`count`), which lives
+    MARKER_TTL. A message older than half of that, or one without counts (the
+    sweeper's, an older edge's), is answered None: read the row (`ingest`),
+    whose absence says the batch is finished.
+    """
+    if counts is None or age_seconds is None or age_seconds > MARKER_TTL / 2:
+        return None
+    return Ingested(batch_id, org_id, counts)
 
 
 async def ingest(session: AsyncSession, batch_id: uuid.UUID, *, today: date) -> Ingested | None:

@@ -308,3 +308,17 @@ def test_a_batch_kept_as_a_copy_by_an_older_edge_is_stored_and_counted(owner, ev
     assert rows("select properties from analytics_events where org_id = :o order by properties->>'n'",
                 o=owner.org_id) == [{"properties": {"n": i}} for i in range(3)]
     wait_for(lambda: _realtime(owner)["events"] == 3, 30, what="the counters to show the copy's events")
+
+
+def test_counts_carried_by_a_message_are_trusted_only_while_the_counted_marker_lives():
+    """A message carries what its batch stored, so the worker skips reading the row; but a message
+    older than half the marker's life (a redelivery after the marker may be gone), or one without
+    counts (the sweeper's), must read the row, whose absence means the batch is finished."""
+    from domain.analytics import service as analytics
+    from domain.analytics.counters import MARKER_TTL
+
+    batch, org, counts = uuid.uuid4(), uuid.uuid4(), [["2026-11-30", 8, "page.view", "", 3]]
+    assert analytics.carried(batch, org, counts, age_seconds=5).stored == 3
+    assert analytics.carried(batch, org, counts, age_seconds=MARKER_TTL / 2 + 1) is None
+    assert analytics.carried(batch, org, None, age_seconds=5) is None
+    assert analytics.carried(batch, org, counts, age_seconds=None) is None
