@@ -6,10 +6,10 @@
                     → count (one Redis script: counters, hourly per agent, push throttle)
                     → finish (agent.high_traffic, analytics.counters, delete the batch row)
 
-Every step can be repeated after a crash: `ingest` returns what the row
-recorded (or the message carried), `count` finds the batch's marker in Redis, and `finish` records
-alerts once per agent and hour in Postgres. The batch row is the durable
-promise that a stored batch gets counted (decisions 54, 124).
+Every step can be repeated after a crash: the counts come from the message
+(or the row), `count` finds the batch's marker in Redis, and `finish`
+records alerts once per agent and hour in Postgres. The batch row is the
+durable promise that a stored batch gets counted (decisions 54, 124, 125).
 """
 
 from __future__ import annotations
@@ -159,8 +159,7 @@ async def emit(session: AsyncSession, org_id: uuid.UUID, name: str, *, subject: 
 
     Stored as a batch of one in the caller's transaction, so it exists
     exactly when the change does; its event_id derives from the subject, so
-    a repeated emit is stored once. Platform events are of this month, whose
-    partition the daily maintenance creates ahead of time.
+    a repeated emit is stored once.
     """
     event = StoredEvent(f"{name}:{subject}", name, agent_id, utcnow())
     await _store(session, uuid.uuid4(), org_id, event.occurred_at, [event])
