@@ -71,34 +71,44 @@ def _batches(count: int, agents: list[str], size: int) -> list[bytes]:
         for _ in range(count)]
 
 
-def _post_all(port: int, work: list[tuple[str, bytes]], clients: int) -> list[float]:
-    latencies: list[float] = []
+def _in_threads(items: list, resources: list, handle) -> None:
+    """One thread per resource (a connection), each taking items until none are left: `handle(resource, item)`."""
     lock = threading.Lock()
-    queue = list(work)
+    pending = list(items)
 
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    def run(resource) -> None:
         while True:
             with lock:
-                if not queue:
-                    break
-                key, body = queue.pop()
-            started = time.monotonic()
-            connection.request("POST", "/v1/events", body=body,
-                               headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
-            response = connection.getresponse()
-            response.read()
-            if response.status != 202:
-                raise RuntimeError(f"POST /v1/events answered {response.status}")
-            with lock:
-                latencies.append(time.monotonic() - started)
-        connection.close()
+                if not pending:
+                    return
+                item = pending.pop()
+            handle(resource, item)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=run, args=(resource,)) for resource in resources]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def _post_all(port: int, work: list[tuple[str, bytes]], clients: int) -> list[float]:
+    latencies: list[float] = []
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(clients)]
+
+    def post(connection: http.client.HTTPConnection, item: tuple[str, bytes]) -> None:
+        key, body = item
+        started = time.monotonic()
+        connection.request("POST", "/v1/events", body=body,
+                           headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 202:
+            raise RuntimeError(f"POST /v1/events answered {response.status}")
+        latencies.append(time.monotonic() - started)  # list.append is atomic
+
+    _in_threads(work, connections, post)
+    for connection in connections:
+        connection.close()
     return latencies
 
 
@@ -256,9 +266,12 @@ def _floor(url: str, work: list[tuple[str, bytes]], clients: int) -> float:
     every batch of `work`, with fresh event_ids, as the owner: the database work without our code."""
     import psycopg
 
-    from domain.analytics.repository import STORE
+    from sqlalchemy import text
 
-    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", STORE)  # SQLAlchemy's :name to psycopg's %(name)s
+    from domain.analytics.repository import STORE
+    from domain.db import driver_sql
+
+    sql = driver_sql(text(STORE))
     owner = psycopg.connect(url, autocommit=True)
     orgs = [row[0] for row in owner.execute("select id from organizations order by id")]
     owner.close()
@@ -269,23 +282,13 @@ def _floor(url: str, work: list[tuple[str, bytes]], clients: int) -> float:
         batches.append({"batch": uuid.uuid4(), "org": orgs[n % len(orgs)], "received": datetime.now(timezone.utc),
                         "n": len(events), "events": json.dumps(events)})
     connections = [psycopg.connect(url) for _ in range(clients)]
-    lock = threading.Lock()
 
-    def client(connection) -> None:
-        while True:
-            with lock:
-                if not batches:
-                    return
-                params = batches.pop()
-            connection.execute(sql, params).fetchall()
-            connection.commit()
+    def store(connection, params: dict) -> None:
+        connection.execute(sql, params).fetchall()
+        connection.commit()
 
-    threads = [threading.Thread(target=client, args=(connection,)) for connection in connections]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_threads(batches, connections, store)
     elapsed = time.monotonic() - started
     for connection in connections:
         connection.close()

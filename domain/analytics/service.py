@@ -118,17 +118,16 @@ _months_with_partition: set[date] = set()
 async def _store(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, now: datetime,
                  events: list[StoredEvent]) -> None:
     """Store the new events (in event_id order: see repository.STORE) and enqueue their counting."""
-    months = {_month(event.occurred_at) for event in events} - _months_with_partition
-    for month in sorted(months):
+    months = _months(events)
+    for month in sorted(months - _months_with_partition):
         await repository.ensure_partition(session, month)
     try:
         counts = await repository.store_batch(session, batch_id=batch_id, org_id=org_id, received_at=now,
                                               event_count=len(events), events=_encode(events).decode())
     except DBAPIError as error:
         if _no_partition(error):
-            stale = {_month(event.occurred_at) for event in events}
-            _months_with_partition.difference_update(stale)
-            raise PartitionMissing(sorted(stale)) from error
+            _months_with_partition.difference_update(months)
+            raise PartitionMissing(sorted(months)) from error
         raise
     _months_with_partition.update(months)
     await _mark_late_days(session, org_id, counts, now.date())
@@ -144,6 +143,16 @@ def _no_partition(error: DBAPIError) -> bool:
 
 def _month(moment: datetime) -> date:
     return moment.astimezone(timezone.utc).date().replace(day=1)
+
+
+def _months(events: list[StoredEvent]) -> set[date]:
+    """The months (UTC) the events fall in. A batch is nearly always within one month: the earliest and
+    the latest tell, for a fraction of what converting 1,000 timestamps costs (~0.7 ms) on the hot path."""
+    first = min(event.occurred_at for event in events)
+    last = max(event.occurred_at for event in events)
+    if _month(first) == _month(last):
+        return {_month(first)}
+    return {_month(event.occurred_at) for event in events}
 
 
 async def _mark_late_days(session: AsyncSession, org_id: uuid.UUID, counts: list[list], today: date) -> None:
