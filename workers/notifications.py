@@ -19,9 +19,11 @@ RETRIES = {"max_retries": 10, "min_backoff": 1_000, "max_backoff": 300_000}
 
 @job_actor(notifications.FAN_OUT, **RETRIES)
 async def fan_out(batch_id: str, org_id: str, type_: str, data: dict[str, Any], recipients: list[str] | None) -> None:
-    async with context().db.transaction(org_id=uuid.UUID(org_id)) as session:
-        await notifications.fan_out(session, uuid.UUID(batch_id), uuid.UUID(org_id), type_, data,
-                                    [uuid.UUID(r) for r in recipients] if recipients is not None else None)
+    ctx = context()
+    org, people = uuid.UUID(org_id), [uuid.UUID(r) for r in recipients] if recipients is not None else None
+    read = notifications.audience_read(org, type_, people)
+    async with ctx.db.transaction(org_id=org, first_reads=(read,) if read else ()) as session:
+        await notifications.fan_out(session, ctx.publisher, uuid.UUID(batch_id), org, type_, data, people)
 
 
 @job_actor(notifications.DELIVER, **RETRIES)

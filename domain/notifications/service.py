@@ -5,9 +5,12 @@
 
 Any capability calls `notify(session, org_id, type, data, recipients=None)`
 inside its own transaction; everything after runs in the `notifications`
-worker pool, one message per recipient so one slow recipient delays no
-one else. Ids are derived from the notification batch and the recipient,
-so a redelivered message saves, counts and emails nothing twice.
+worker pool: the fan-out delivers to a small audience in its own
+transaction (one statement per person, decision 127) and gives a big one a
+message per person. Emails are always messages of their own, so a slow
+mail server delays no one's in-app notification. Ids are derived from the
+notification batch and the recipient, so a redelivered message saves,
+counts and emails nothing twice.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import jobs, pagination
+from domain.db import FirstRead, bind_tenant
 from domain.mail import service as mail
 from domain.errors import InvalidInput
 from domain.models import utcnow
@@ -32,6 +36,8 @@ FAN_OUT = jobs.JobKind("notifications.fan_out", queue=QUEUE)
 DELIVER = jobs.JobKind("notifications.deliver", queue=QUEUE)
 BROADCAST = jobs.JobKind("notifications.broadcast", queue=QUEUE)
 BROADCAST_BATCH = 500
+# A notification for this many people or fewer is delivered in its fan-out's own transaction (decision 127).
+INLINE_AUDIENCE = 20
 
 
 def notification_type(name: str) -> NotificationType:
@@ -56,17 +62,32 @@ def notify(session: AsyncSession, org_id: uuid.UUID, type_: str, data: dict[str,
     return batch_id
 
 
-async def fan_out(session: AsyncSession, batch_id: uuid.UUID, org_id: uuid.UUID, type_: str, data: dict[str, Any],
-                  recipients: list[uuid.UUID] | None) -> int:
-    """Resolve the recipients (current members only) and queue one delivery each."""
-    kind = notification_type(type_)
-    if recipients is None:
-        people = await repository.members_with_roles(session, org_id, kind.audience)
-    else:
-        people = await repository.members_among(session, org_id, recipients) if recipients else []
+async def fan_out(session: AsyncSession, publisher: Publisher, batch_id: uuid.UUID, org_id: uuid.UUID, type_: str,
+                  data: dict[str, Any], recipients: list[uuid.UUID] | None) -> int:
+    """Resolve the recipients (current members only) and deliver to each.
+
+    An audience of up to INLINE_AUDIENCE people is delivered in this transaction, one statement each
+    (decision 127): the common notification has one to a few recipients, and a message and a transaction
+    per person cost more than their delivery. A bigger one gets a message per person, so the pool
+    delivers it in parallel and one person's retry repeats no one else's."""
+    read = audience_read(org_id, type_, recipients)
+    people = await repository.audience(session, read) if read is not None else []
+    if len(people) > INLINE_AUDIENCE:
+        for person in people:
+            jobs.enqueue(session, DELIVER, str(batch_id), str(org_id), str(person), type_, data)
+        return len(people)
     for person in people:
-        jobs.enqueue(session, DELIVER, str(batch_id), str(org_id), str(person), type_, data)
+        await bind_tenant(session, user_id=person)  # row-level security: the person's own rows
+        await deliver(session, publisher, batch_id=batch_id, org_id=org_id, user_id=person, type_=type_, data=data)
     return len(people)
+
+
+def audience_read(org_id: uuid.UUID, type_: str, recipients: list[uuid.UUID] | None) -> FirstRead | None:
+    """What `fan_out` reads first, for its transaction to begin with; None when there is no one to ask
+    about (an empty list of recipients)."""
+    if recipients == []:
+        return None
+    return repository.audience_read(org_id, notification_type(type_).audience, recipients)
 
 
 async def effective_preferences(session: AsyncSession, org_id: uuid.UUID,
@@ -80,27 +101,28 @@ async def effective_preferences(session: AsyncSession, org_id: uuid.UUID,
 
 async def deliver(session: AsyncSession, publisher: Publisher, *, batch_id: uuid.UUID, org_id: uuid.UUID,
                   user_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Notification | None:
-    """Save, push and email one person's notification, as their preferences say (idempotent)."""
+    """Save, push and email one person's notification, as their preferences say (idempotent); None when
+    they are no longer a member. The transaction's person must be `user_id` (row-level security)."""
     kind = notification_type(type_)
-    wants = (await effective_preferences(session, org_id, user_id))[type_]
-    person = await repository.recipient(session, user_id)
-    if person is None:
-        return None
     title, body = kind.render(data)
     notification_id = uuid.uuid5(batch_id, str(user_id))
     notification = Notification(id=notification_id, org_id=org_id, user_id=user_id, type=type_, title=title,
                                 body=body, data=data, created_at=utcnow(), read_at=None)
-    if wants["in_app"] and await repository.insert_once(session, {
-            column: getattr(notification, column) for column in
-            ("id", "org_id", "user_id", "type", "title", "body", "data", "created_at")}):
-        unread = await repository.bump_badge(session, org_id, user_id, +1)
+    delivered = await repository.deliver_once(session, {
+        column: getattr(notification, column) for column in
+        ("id", "org_id", "user_id", "type", "title", "body", "data", "created_at")},
+        in_app_default=default_enabled(kind, "in_app"), in_app_locked=locked(kind, "in_app"))
+    if delivered is None:
+        return None
+    email, email_chosen, unread = delivered
+    if unread is not None:  # saved now, not by an earlier delivery of the same batch
         channel = user_channel(user_id)
         publish_after_commit(session, publisher, channel, "notification.created", notification.as_event())
         publish_after_commit(session, publisher, channel, "notification.badge", {"unread": unread})
-    if wants["email"]:
+    if locked(kind, "email") or (default_enabled(kind, "email") if email_chosen is None else email_chosen):
         # Queued even on a redelivery: the email's dedupe key makes a second send a no-op,
         # and a first delivery that died before queueing it still gets its email.
-        mail.send_later(session, dedupe_key=f"notification:{notification_id}", to=person.email,
+        mail.send_later(session, dedupe_key=f"notification:{notification_id}", to=email,
                         template="notification", context={
                             "title": title, "body": body,
                             # A security alert carries its own action ("this wasn't me"); others open the inbox.

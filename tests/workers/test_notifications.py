@@ -216,3 +216,85 @@ def _with_sender(settings, trigger):
         asyncio.run(trigger(BrokerSender(broker)))
     finally:
         broker.close()
+
+
+class _Recorder:
+    """A job sender that keeps what it was given (the delivery jobs and emails a fan-out queues)."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def send(self, job) -> None:
+        self.jobs.append(job)
+
+
+def _fan_out(settings, org_id: str, type_: str, batch_id: uuid.UUID, recipients=None) -> list:
+    """Run the fan-out as its worker does, in this process; the jobs it queued after commit."""
+    async def run():
+        sender = _Recorder()
+        db = Database(settings.database.app_url, pool_size=1, jobs=sender)
+        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        org = uuid.UUID(org_id)
+        read = notifications.audience_read(org, type_, recipients)
+        try:
+            async with db.transaction(org_id=org, first_reads=(read,) if read else ()) as session:
+                await notifications.fan_out(session, RedisPublisher(redis), batch_id, org, type_,
+                                            {"reason": "card declined"}, recipients)
+        finally:
+            await redis.aclose()
+            await db.dispose()
+        return sender.jobs
+    return asyncio.run(run())
+
+
+def test_a_small_audience_is_delivered_in_the_fan_out_each_as_their_preferences_say(client, settings, owner):
+    """Decision 127: no message per person for a few people; each person's own choices and rows still apply,
+    and a redelivered fan-out saves, counts and emails nothing twice."""
+    admin = add_member(client, settings, owner.org_id, "admin")
+    viewer = add_member(client, settings, owner.org_id, "viewer")
+    assert admin.client.put("/v1/notifications/preferences", headers=admin.headers, json={
+        "preferences": {"billing.payment_failed": {"in_app": False}}}).status_code == 200
+    batch = uuid.uuid4()
+    for _ in range(2):  # the second run is a redelivery of the same message
+        queued = _fan_out(settings, owner.org_id, "billing.payment_failed", batch)
+        assert [job.actor for job in queued] == ["email.send", "email.send"]  # owner and admin; no deliveries
+        assert sorted(job.args[1] for job in queued) == sorted([owner.email, admin.email])
+    assert owner.get("/v1/notifications/unread-count").json() == {"unread": 1}
+    assert [n["type"] for n in owner.get("/v1/notifications").json()["items"]] == ["billing.payment_failed"]
+    assert admin.get("/v1/notifications/unread-count").json() == {"unread": 0}  # in-app off: email only
+    assert viewer.get("/v1/notifications/unread-count").json() == {"unread": 0}  # not in the audience
+
+
+def test_a_bigger_audience_gets_a_message_per_person(client, settings, owner, monkeypatch):
+    admin = add_member(client, settings, owner.org_id, "admin")
+    monkeypatch.setattr(notifications, "INLINE_AUDIENCE", 1)
+    queued = _fan_out(settings, owner.org_id, "billing.payment_failed", uuid.uuid4())
+    assert sorted((job.actor, job.args[2]) for job in queued) == sorted(
+        [("notifications.deliver", owner.user_id), ("notifications.deliver", admin.user_id)])
+    assert owner.get("/v1/notifications/unread-count").json() == {"unread": 0}  # not delivered inline
+
+
+def test_a_person_removed_before_their_delivery_gets_nothing(client, settings, owner):
+    """A delivery message for someone no longer a member is done, not an error retried ten times."""
+    from sqlalchemy import create_engine, text
+
+    from domain.db import sqlalchemy_url
+    gone = add_member(client, settings, owner.org_id, "admin")
+    engine = create_engine(sqlalchemy_url(settings.database.url))
+    with engine.begin() as connection:
+        connection.execute(text("delete from memberships where user_id = :u"), {"u": gone.user_id})
+    engine.dispose()
+
+    async def run():
+        db = Database(settings.database.app_url, pool_size=1)
+        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        org, user = uuid.UUID(owner.org_id), uuid.UUID(gone.user_id)
+        try:
+            async with db.transaction(org_id=org, user_id=user) as session:
+                return await notifications.deliver(session, RedisPublisher(redis), batch_id=uuid.uuid4(),
+                                                   org_id=org, user_id=user, type_="billing.payment_failed",
+                                                   data={})
+        finally:
+            await redis.aclose()
+            await db.dispose()
+    assert asyncio.run(run()) is None
