@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
 from domain.agents.models import Agent, Conversation, Message
+from domain.db import FirstRead, first_rows, write_at_commit
 
 
 async def get_agent(session: AsyncSession, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None:
@@ -19,6 +20,29 @@ async def get_agent(session: AsyncSession, agent_id: uuid.UUID, *, for_update: b
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+_NAMED = "select org_id, name from agents where id = %(id)s"
+
+
+def named_read(agent_id: uuid.UUID) -> FirstRead:
+    """An agent's organization and name, as a read the request's transaction can begin with."""
+    return FirstRead(_NAMED, (("id", agent_id),))
+
+
+async def named(session: AsyncSession, agent_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+    read = named_read(agent_id)
+    rows = first_rows(session, read)
+    if rows is None:
+        connection = await session.connection()
+        rows = (await connection.exec_driver_sql(_NAMED, dict(read.params))).all()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def insert_error_at_commit(session: AsyncSession, values: dict) -> None:
+    """The error's row, written in the round trip of the transaction's COMMIT: nothing reads it back."""
+    write_at_commit(session, "insert into agent_errors (id, org_id, agent_id, code, message, created_at) "
+                    "values (%(id)s, %(org_id)s, %(agent_id)s, %(code)s, %(message)s, %(created_at)s)", values)
 
 
 async def list_agents(session: AsyncSession, org_id: uuid.UUID, cursor: str | None,

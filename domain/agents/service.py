@@ -19,6 +19,8 @@ from domain.analytics.models import AGENT_ERROR, CONVERSATION, MESSAGE
 from domain.analytics.models import DEPLOY as DEPLOYED
 from domain.commands import service as commands
 from domain.commands.models import Command, CommandKind, Idempotency
+from domain.db import FirstRead
+from domain.models import utcnow
 from domain.notifications import service as notifications
 
 EDITABLE = ("name", "description", "model", "instructions")
@@ -181,13 +183,25 @@ async def deploy_failed(session: AsyncSession, command: Command) -> None:
             "message": f"Deploying version {command.payload['version']} failed: {command.error}"})
 
 
+def error_read(agent_id: uuid.UUID) -> FirstRead:
+    """What `record_error` reads first, for the request's transaction to begin with (one round trip fewer)."""
+    return repository.named_read(agent_id)
+
+
 async def record_error(session: AsyncSession, agent_id: uuid.UUID, *, code: str, message: str) -> AgentError:
-    """Record an error an agent hit at run time and tell the people who manage agents."""
-    agent = await get_agent(session, agent_id)
-    error = AgentError(id=uuid.uuid4(), org_id=agent.org_id, agent_id=agent.id, code=code, message=message)
-    session.add(error)
-    await session.flush()
-    await analytics.emit(session, agent.org_id, AGENT_ERROR, subject=error.id, agent_id=agent.id)
-    notifications.notify(session, agent.org_id, "agent.error", {
-        "agent_id": str(agent.id), "agent_name": agent.name, "code": code, "message": message})
+    """Record an error an agent hit at run time and tell the people who manage agents.
+
+    The hot path of a running agent: the agent is read with the transaction's BEGIN (`error_read`) and
+    the error's row written with its COMMIT, no ORM load or flush."""
+    found = await repository.named(session, agent_id)
+    if found is None:
+        raise AgentNotFound("agent not found")
+    org_id, name = found
+    error = AgentError(id=uuid.uuid4(), org_id=org_id, agent_id=agent_id, code=code, message=message,
+                       created_at=utcnow())
+    repository.insert_error_at_commit(session, {column: getattr(error, column) for column in
+                                                ("id", "org_id", "agent_id", "code", "message", "created_at")})
+    await analytics.emit(session, org_id, AGENT_ERROR, subject=error.id, agent_id=agent_id)
+    notifications.notify(session, org_id, "agent.error", {
+        "agent_id": str(agent_id), "agent_name": name, "code": code, "message": message})
     return error

@@ -159,7 +159,7 @@ class AgentErrorOut(msgspec.Struct):
       # Each one emails the agent's managers: bounded per person and per agent (issue 14, finding 5).
       opt=rate_limited(("agent_errors_per_person", "person"), ("agent_errors_per_agent", "path:agent_id")))
 async def report_error(tenant: Tenant, agent_id: uuid.UUID, data: AgentErrorCreate) -> AgentErrorOut:
-    async with tenant("agents.manage") as (session, _):
+    async with tenant("agents.manage", also=lambda _: agents.error_read(agent_id)) as (session, _):
         error = await agents.record_error(session, agent_id, code=data.code, message=data.message)
     return out(error, AgentErrorOut)
 

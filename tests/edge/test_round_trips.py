@@ -69,3 +69,28 @@ def test_the_authorization_sent_with_begin_still_refuses_every_caller_it_must(co
     suspended = client.post(deploy, headers=owner.headers)
     assert (suspended.status_code, suspended.json()["error"]["code"]) == (403, "organization_suspended")
     assert rows("select count(*) as n from commands where org_id = :o", o=owner.org_id) == [{"n": 0}]
+
+
+def test_an_agent_error_costs_three_round_trips_and_still_checks_the_caller_and_the_agent(counted, settings, rows):
+    """Reported by a running agent, so a hot path: begin + authorize + the agent's name, the platform's
+    analytics event, the error's row + COMMIT. The agent read with BEGIN is used only once the caller passed."""
+    client, counter = counted
+    owner = sign_up(client)
+    agent = client.post("/v1/agents", json={"name": "a", "model": "gpt-4o"}, headers=owner.headers).json()
+    report = f"/v1/agents/{agent['id']}/errors"
+    assert client.post(report, json={"message": "first"}, headers=owner.headers).status_code == 201
+    counter.reset()
+    answer = client.post(report, json={"message": "timed out", "code": "tool"}, headers=owner.headers)
+    assert (answer.status_code, counter.count) == (201, 3)
+    assert answer.json()["message"] == "timed out" and answer.json()["agent_id"] == agent["id"]
+    stored = rows("select code, message, created_at from agent_errors where id = :i", i=answer.json()["id"])
+    assert [(r["code"], r["message"]) for r in stored] == [("tool", "timed out")]
+
+    viewer = add_member(client, settings, owner.org_id, "viewer")
+    refused = client.post(report, json={"message": "no"}, headers=viewer.headers)
+    assert (refused.status_code, refused.json()["error"]["details"]["permission"]) == (403, "agents.manage")
+    missing = client.post("/v1/agents/00000000-0000-4000-8000-000000000000/errors", json={"message": "no"},
+                          headers=owner.headers)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "agent_not_found")
+    assert rows("select message from agent_errors where org_id = :o order by created_at", o=owner.org_id) == [
+        {"message": "first"}, {"message": "timed out"}]
