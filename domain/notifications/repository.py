@@ -132,11 +132,16 @@ def audience_read(org_id: uuid.UUID, roles: tuple[str, ...], people: list[uuid.U
 
 
 async def audience(session: AsyncSession, read: FirstRead) -> list[uuid.UUID]:
+    """The people of `read`, from the transaction's first round trip when it began with it."""
     rows = first_rows(session, read)
     if rows is None:
         connection = await session.connection()
         rows = (await connection.exec_driver_sql(read.sql, dict(read.params))).all()
     return [row[0] for row in rows]
+
+
+async def members_with_roles(session: AsyncSession, org_id: uuid.UUID, roles: tuple[str, ...]) -> list[uuid.UUID]:
+    return await audience(session, audience_read(org_id, roles, None))
 
 
 async def organization_ids_after(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:

@@ -273,6 +273,23 @@ def test_a_bigger_audience_gets_a_message_per_person(client, settings, owner, mo
         [("notifications.deliver", owner.user_id), ("notifications.deliver", admin.user_id)])
     assert owner.get("/v1/notifications/unread-count").json() == {"unread": 0}  # not delivered inline
 
+    async def run_deliveries():  # as the `notifications.deliver` actor runs each message
+        db = Database(settings.database.app_url, pool_size=1, jobs=_Recorder())
+        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        try:
+            for job in queued:
+                batch_id, org_id, user_id, type_, data = job.args
+                async with db.transaction(org_id=uuid.UUID(org_id), user_id=uuid.UUID(user_id)) as session:
+                    await notifications.deliver(session, RedisPublisher(redis), batch_id=uuid.UUID(batch_id),
+                                                org_id=uuid.UUID(org_id), user_id=uuid.UUID(user_id),
+                                                type_=type_, data=data)
+        finally:
+            await redis.aclose()
+            await db.dispose()
+    asyncio.run(run_deliveries())
+    for person in (owner, admin):
+        assert person.get("/v1/notifications/unread-count").json() == {"unread": 1}
+
 
 def test_a_person_removed_before_their_delivery_gets_nothing(client, settings, owner):
     """A delivery message for someone no longer a member is done, not an error retried ten times."""
