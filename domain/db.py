@@ -87,6 +87,15 @@ def first_rows(session: AsyncSession, read: FirstRead) -> list[tuple] | None:
     return (session.info.get("first_rows") or {}).get(read)
 
 
+async def read_rows(session: AsyncSession, read: FirstRead) -> list[tuple]:
+    """The rows of `read`: from the transaction's first round trip when it began with it, else run now."""
+    rows = first_rows(session, read)
+    if rows is None:
+        connection = await session.connection()
+        rows = (await connection.exec_driver_sql(read.sql, dict(read.params))).all()
+    return rows
+
+
 class TenantSession(Session):
     """A session whose every transaction starts inside its tenant."""
 

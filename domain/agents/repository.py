@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
 from domain.agents.models import Agent, Conversation, Message
-from domain.db import FirstRead, first_rows, write_at_commit
+from domain.db import FirstRead, read_rows, write_at_commit
 
 
 async def get_agent(session: AsyncSession, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None:
@@ -31,11 +31,7 @@ def named_read(agent_id: uuid.UUID) -> FirstRead:
 
 
 async def named(session: AsyncSession, agent_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
-    read = named_read(agent_id)
-    rows = first_rows(session, read)
-    if rows is None:
-        connection = await session.connection()
-        rows = (await connection.exec_driver_sql(_NAMED, dict(read.params))).all()
+    rows = await read_rows(session, named_read(agent_id))
     return (rows[0][0], rows[0][1]) if rows else None
 
 

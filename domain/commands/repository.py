@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.commands.models import QUEUED, RUNNING, Command
-from domain.db import FirstRead, first_rows, write_at_commit
+from domain.db import FirstRead, read_rows, write_at_commit
 
 
 async def insert_command(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -86,11 +86,7 @@ def claim_read(command_id: uuid.UUID, max_attempts: int) -> FirstRead:
 async def claim(session: AsyncSession, command_id: uuid.UUID, *, max_attempts: int) -> Command | None:
     """Count an attempt and mark the command running, if it is unfinished with attempts left; the command as
     it now is (not attached to the session), or None when it is gone, finished or out of attempts."""
-    read = claim_read(command_id, max_attempts)
-    rows = first_rows(session, read)
-    if rows is None:
-        connection = await session.connection()
-        rows = (await connection.exec_driver_sql(CLAIM_SQL, dict(read.params))).all()
+    rows = await read_rows(session, claim_read(command_id, max_attempts))
     return Command(**dict(zip(_COLUMN_NAMES, rows[0]))) if rows else None
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
-from domain.db import FirstRead, first_rows
+from domain.db import FirstRead, read_rows
 from domain.notifications.models import Notification
 
 
@@ -133,11 +133,7 @@ def audience_read(org_id: uuid.UUID, roles: tuple[str, ...], people: list[uuid.U
 
 async def audience(session: AsyncSession, read: FirstRead) -> list[uuid.UUID]:
     """The people of `read`, from the transaction's first round trip when it began with it."""
-    rows = first_rows(session, read)
-    if rows is None:
-        connection = await session.connection()
-        rows = (await connection.exec_driver_sql(read.sql, dict(read.params))).all()
-    return [row[0] for row in rows]
+    return [row[0] for row in await read_rows(session, read)]
 
 
 async def members_with_roles(session: AsyncSession, org_id: uuid.UUID, roles: tuple[str, ...]) -> list[uuid.UUID]:
