@@ -70,8 +70,10 @@ class Base(DeclarativeBase):
 @dataclass(frozen=True)
 class FirstRead:
     """A read sent with the transaction's BEGIN and tenant, in the same round trip. `sql` uses psycopg's
-    `%(name)s` parameters; the rows are found with `first_rows`. It runs before anything else in the
-    transaction, the caller's authorization included: only for reads whose rows are used once that passed."""
+    `%(name)s` parameters; the rows are found with `first_rows` (or `read_rows`). It runs before anything
+    else in the transaction, the caller's authorization included: only for reads whose rows are used once
+    that passed, or a write nothing has to check first (a worker's, e.g. a counted batch's delete), with
+    `RETURNING` so that it has rows."""
 
     sql: str
     params: tuple[tuple[str, Any], ...]  # a tuple of pairs, so two reads compare equal by value

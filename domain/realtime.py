@@ -30,12 +30,17 @@ STREAM_PREFIX = "relay:stream:"
 TOPIC_PREFIX = "relay:topic:"
 STREAM_LENGTH = 1000  # events kept per channel for replay
 
-# KEYS: sequence, stream. ARGV: topic, event JSON without id, max length.
+# KEYS: sequence, stream. ARGV: topic, max length, then each event's JSON without id. One call publishes
+# several events of a channel in order (a notification and its badge): one round trip, consecutive ids.
 _PUBLISH = """
-local id = tostring(redis.call('INCR', KEYS[1]))
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], id .. '-0', 'event', ARGV[2])
-redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
-return id
+local ids = {}
+for i = 3, #ARGV do
+  local id = tostring(redis.call('INCR', KEYS[1]))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id .. '-0', 'event', ARGV[i])
+  redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[i])
+  ids[#ids + 1] = id
+end
+return ids
 """
 
 
@@ -72,11 +77,30 @@ class RedisPublisher:
 
     async def publish(self, channel: str, event_type: str, data: Any) -> str:
         """Append to the channel's stream and broadcast; returns the event id."""
-        return str(await self._script(keys=[SEQUENCE_KEY, stream_key(channel)],
-                                      args=[topic(channel), encode(event_type, data), STREAM_LENGTH]))
+        return (await self.publish_many(channel, [(event_type, data)]))[0]
+
+    async def publish_many(self, channel: str, events: list[tuple[str, Any]]) -> list[str]:
+        """`publish` for several events of one channel, in order, in one round trip; their ids."""
+        ids = await self._script(keys=[SEQUENCE_KEY, stream_key(channel)],
+                                 args=[topic(channel), STREAM_LENGTH, *(encode(t, d) for t, d in events)])
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
 
 def publish_after_commit(session: AsyncSession, publisher: Publisher, channel: str, event_type: str,
                          data: Any) -> None:
     """Publish once the session's transaction has committed; never if it rolls back."""
     after_commit(session, lambda: publisher.publish(channel, event_type, data))
+
+
+def publish_all_after_commit(session: AsyncSession, publisher: Publisher, channel: str,
+                             events: list[tuple[str, Any]]) -> None:
+    """`publish_after_commit` for several events of one channel, in order; one round trip where the
+    publisher can (`publish_many`)."""
+    async def publish() -> None:
+        many = getattr(publisher, "publish_many", None)
+        if many is not None:
+            await many(channel, events)
+            return
+        for event_type, data in events:
+            await publisher.publish(channel, event_type, data)
+    after_commit(session, publish)

@@ -51,7 +51,7 @@ async def ingest(batch_id: str, org_id: str, counts: list[list] | None = None) -
             await analytics.rebuild_day(session, ctx.counters, org, _today())
         counted = await analytics.count(ctx.counters, stored, _today())
     bumped = time.monotonic()
-    async with ctx.db.transaction(org_id=org) as session:
+    async with ctx.db.transaction(org_id=org, first_reads=(analytics.finish_first(batch_uuid),)) as session:
         await analytics.finish(session, ctx.publisher, stored, counted, today=_today(),
                                high_traffic_per_hour=ctx.settings.analytics.high_traffic_per_hour)
     if log.isEnabledFor(logging.DEBUG):  # the stage breakdown bench/events.py reads

@@ -17,6 +17,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics.models import AGENT_ERROR, CONVERSATION, DEPLOY, MESSAGE, ApiKey
+from domain.db import FirstRead, read_rows
 
 # ---------------------------------------------------------------- API keys
 
@@ -152,8 +153,14 @@ async def mark_stale(session: AsyncSession, org_id: uuid.UUID, days: Iterable[st
         {"org": org_id, "days": [date.fromisoformat(d) for d in days]})
 
 
+def delete_batch_first(batch_id: uuid.UUID) -> FirstRead:
+    """The batch's delete as its finishing transaction's first statement, sent with BEGIN: nothing in that
+    transaction depends on it, and a repeat deletes nothing."""
+    return FirstRead("delete from event_batches where id = %(id)s returning id", (("id", batch_id),))
+
+
 async def delete_batch(session: AsyncSession, batch_id: uuid.UUID) -> None:
-    await session.execute(text("delete from event_batches where id = :id"), {"id": batch_id})
+    await read_rows(session, delete_batch_first(batch_id))
 
 
 async def stale_batches(session: AsyncSession, older_than: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:

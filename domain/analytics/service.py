@@ -29,6 +29,7 @@ from domain.analytics.counters import MARKER_TTL, Counted, HotCounters
 from domain.analytics.errors import InvalidEvents, PartitionMissing
 from domain.analytics.models import (AGENT_ERROR, CONVERSATION, DEPLOY, MAX_FUTURE_SECONDS, MAX_PROPERTIES_BYTES,
                                      MESSAGE, PLATFORM_EVENTS, Accepted, Ingested, Sender, StoredEvent)
+from domain.db import FirstRead
 from domain.models import utcnow
 from domain.notifications import service as notifications
 from domain.realtime import Publisher, org_channel, publish_after_commit
@@ -263,6 +264,11 @@ async def realtime(session: AsyncSession, counters: HotCounters, org_id: uuid.UU
         # Read back what Redis holds: a concurrent rebuild or batch may have written first.
         fields = await counters.today(str(org_id), today) or {}
     return realtime_view(today, fields)
+
+
+def finish_first(batch_id: uuid.UUID) -> FirstRead:
+    """What `finish` runs first, for its transaction to begin with (one round trip fewer per batch)."""
+    return repository.delete_batch_first(batch_id)
 
 
 async def finish(session: AsyncSession, publisher: Publisher, batch: Ingested, counted: Counted, *,

@@ -29,7 +29,7 @@ from domain.notifications import repository
 from domain.notifications.errors import NotificationNotFound, UnknownChannel, UnknownNotificationType
 from domain.notifications.models import Notification
 from domain.notifications.types import CHANNELS, TYPES, NotificationType, default_enabled, locked
-from domain.realtime import Publisher, publish_after_commit, user_channel
+from domain.realtime import Publisher, publish_after_commit, publish_all_after_commit, user_channel
 
 QUEUE = "notifications"
 FAN_OUT = jobs.JobKind("notifications.fan_out", queue=QUEUE)
@@ -116,9 +116,8 @@ async def deliver(session: AsyncSession, publisher: Publisher, *, batch_id: uuid
         return None
     email, email_chosen, unread = delivered
     if unread is not None:  # saved now, not by an earlier delivery of the same batch
-        channel = user_channel(user_id)
-        publish_after_commit(session, publisher, channel, "notification.created", notification.as_event())
-        publish_after_commit(session, publisher, channel, "notification.badge", {"unread": unread})
+        publish_all_after_commit(session, publisher, user_channel(user_id), [
+            ("notification.created", notification.as_event()), ("notification.badge", {"unread": unread})])
     if locked(kind, "email") or (default_enabled(kind, "email") if email_chosen is None else email_chosen):
         # Queued even on a redelivery: the email's dedupe key makes a second send a no-op,
         # and a first delivery that died before queueing it still gets its email.

@@ -274,3 +274,29 @@ def test_the_relays_redis_commands_wait_for_a_connection_instead_of_failing(sett
             await redis.aclose()
 
     asyncio.run(run())
+
+
+def test_events_published_together_arrive_in_order_with_consecutive_ids(relay, client, settings):
+    """A notification and its badge go out in one script call (`publish_many`): live and on replay, in the
+    order given, and no other event can land between them."""
+    account = sign_up(client)
+    channel = user_channel(account.user_id)
+    [start] = publish(settings, (channel, "command.updated", {"n": 0}))
+
+    async def together() -> list[str]:
+        connection = aioredis.from_url(settings.redis.url, decode_responses=True)
+        try:
+            return await RedisPublisher(connection).publish_many(channel, [
+                ("notification.created", {"n": 1}), ("notification.badge", {"unread": 1})])
+        finally:
+            await connection.aclose()
+
+    with relay.connect(account) as browser:
+        ids = asyncio.run(together())
+        assert int(ids[1]) == int(ids[0]) + 1
+        assert [receive(browser) for _ in ids] == [
+            {"id": ids[0], "type": "notification.created", "data": {"n": 1}},
+            {"id": ids[1], "type": "notification.badge", "data": {"unread": 1}}]
+    with relay.connect(account, last_event_id=start) as browser:
+        assert [receive(browser)["id"] for _ in ids] == ids
+        assert_nothing_more(browser)
