@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts.models import AccountToken, KnownDevice, Membership, Organization, RefreshToken, User
-from domain.db import FirstRead, driver_sql, first_rows
+from domain.db import FirstRead, driver_sql, read_rows
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -52,10 +52,7 @@ async def live_role(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID
     """The caller's role and the organization's suspension time (None: not suspended), or None if the
     membership or the login session is gone. One statement, and none at all when the transaction began
     with it (`live_role_read`)."""
-    read = live_role_read(org_id, user_id, session_id)
-    rows = first_rows(session, read)
-    if rows is None:
-        rows = (await session.execute(LIVE_ROLE, dict(read.params))).all()
+    rows = await read_rows(session, live_role_read(org_id, user_id, session_id))
     return (rows[0][0], rows[0][1]) if rows else None
 
 

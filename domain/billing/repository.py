@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import pagination
 from domain.billing.models import LIVE, BillingCustomer, Invoice, StripeEvent, Subscription
-from domain.db import FirstRead, driver_sql, first_rows
+from domain.db import FirstRead, driver_sql, read_rows
 
 
 async def lock_billing(session: AsyncSession, org_id: uuid.UUID) -> None:
@@ -236,9 +236,7 @@ def restricted_read(org_id: uuid.UUID) -> FirstRead:
 
 
 async def restricted_at(session: AsyncSession, org_id: uuid.UUID) -> datetime | None:
-    rows = first_rows(session, restricted_read(org_id))
-    if rows is None:
-        rows = (await session.execute(_RESTRICTED_AT, {"org": org_id})).all()
+    rows = await read_rows(session, restricted_read(org_id))
     return rows[0][0] if rows else None
 
 

@@ -7,6 +7,7 @@ import email
 import email.policy
 import json
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -228,22 +229,40 @@ class _Recorder:
         self.jobs.append(job)
 
 
+@asynccontextmanager
+async def _domain(settings, jobs=None):
+    """The database and publisher a worker process has, for running an actor's domain call in this process."""
+    db = Database(settings.database.app_url, pool_size=1, jobs=jobs)
+    redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+    try:
+        yield db, RedisPublisher(redis)
+    finally:
+        await redis.aclose()
+        await db.dispose()
+
+
 def _fan_out(settings, org_id: str, type_: str, batch_id: uuid.UUID, recipients=None) -> list:
     """Run the fan-out as its worker does, in this process; the jobs it queued after commit."""
     async def run():
         sender = _Recorder()
-        db = Database(settings.database.app_url, pool_size=1, jobs=sender)
-        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
         org = uuid.UUID(org_id)
         read = notifications.audience_read(org, type_, recipients)
-        try:
+        async with _domain(settings, sender) as (db, publisher):
             async with db.transaction(org_id=org, first_reads=(read,) if read else ()) as session:
-                await notifications.fan_out(session, RedisPublisher(redis), batch_id, org, type_,
+                await notifications.fan_out(session, publisher, batch_id, org, type_,
                                             {"reason": "card declined"}, recipients)
-        finally:
-            await redis.aclose()
-            await db.dispose()
         return sender.jobs
+    return asyncio.run(run())
+
+
+def _deliver(settings, batch_id: str, org_id: str, user_id: str, type_: str, data: dict):
+    """Run one `notifications.deliver` message as its actor does, in this process; what `deliver` returned."""
+    async def run():
+        org, user = uuid.UUID(org_id), uuid.UUID(user_id)
+        async with _domain(settings, _Recorder()) as (db, publisher):
+            async with db.transaction(org_id=org, user_id=user) as session:
+                return await notifications.deliver(session, publisher, batch_id=uuid.UUID(batch_id), org_id=org,
+                                                   user_id=user, type_=type_, data=data)
     return asyncio.run(run())
 
 
@@ -273,45 +292,14 @@ def test_a_bigger_audience_gets_a_message_per_person(client, settings, owner, mo
         [("notifications.deliver", owner.user_id), ("notifications.deliver", admin.user_id)])
     assert owner.get("/v1/notifications/unread-count").json() == {"unread": 0}  # not delivered inline
 
-    async def run_deliveries():  # as the `notifications.deliver` actor runs each message
-        db = Database(settings.database.app_url, pool_size=1, jobs=_Recorder())
-        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
-        try:
-            for job in queued:
-                batch_id, org_id, user_id, type_, data = job.args
-                async with db.transaction(org_id=uuid.UUID(org_id), user_id=uuid.UUID(user_id)) as session:
-                    await notifications.deliver(session, RedisPublisher(redis), batch_id=uuid.UUID(batch_id),
-                                                org_id=uuid.UUID(org_id), user_id=uuid.UUID(user_id),
-                                                type_=type_, data=data)
-        finally:
-            await redis.aclose()
-            await db.dispose()
-    asyncio.run(run_deliveries())
+    for job in queued:  # each message as the `notifications.deliver` actor runs it
+        _deliver(settings, *job.args)
     for person in (owner, admin):
         assert person.get("/v1/notifications/unread-count").json() == {"unread": 1}
 
 
-def test_a_person_removed_before_their_delivery_gets_nothing(client, settings, owner):
+def test_a_person_removed_before_their_delivery_gets_nothing(client, settings, owner, rows):
     """A delivery message for someone no longer a member is done, not an error retried ten times."""
-    from sqlalchemy import create_engine, text
-
-    from domain.db import sqlalchemy_url
     gone = add_member(client, settings, owner.org_id, "admin")
-    engine = create_engine(sqlalchemy_url(settings.database.url))
-    with engine.begin() as connection:
-        connection.execute(text("delete from memberships where user_id = :u"), {"u": gone.user_id})
-    engine.dispose()
-
-    async def run():
-        db = Database(settings.database.app_url, pool_size=1)
-        redis = aioredis.from_url(settings.redis.url, decode_responses=True)
-        org, user = uuid.UUID(owner.org_id), uuid.UUID(gone.user_id)
-        try:
-            async with db.transaction(org_id=org, user_id=user) as session:
-                return await notifications.deliver(session, RedisPublisher(redis), batch_id=uuid.uuid4(),
-                                                   org_id=org, user_id=user, type_="billing.payment_failed",
-                                                   data={})
-        finally:
-            await redis.aclose()
-            await db.dispose()
-    assert asyncio.run(run()) is None
+    assert rows("delete from memberships where user_id = :u returning user_id", u=gone.user_id)
+    assert _deliver(settings, str(uuid.uuid4()), owner.org_id, gone.user_id, "billing.payment_failed", {}) is None
