@@ -99,7 +99,7 @@ def test_a_poison_message_is_dead_lettered_and_purged_only_when_confirmed(owner,
 
 
 @pytest.mark.skipif(not os.environ.get("BROKER_URL", "").startswith("amqp"),
-                    reason="RabbitMQ's store: only with BROKER_URL=amqp://... (CI's third pass)")
+                    reason="RabbitMQ's store: only with BROKER_URL=amqp://... (CI's second pass)")
 def test_listing_rabbitmq_dead_letters_takes_none_of_them(owner, start_worker, test_env, settings):
     """RabbitMQ can only be read by taking messages: `list` must give every one back, with its x-death time."""
     from objecta.deadletters import RabbitDeadLetters
