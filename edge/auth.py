@@ -37,6 +37,10 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# Reads a route's rules make, by the caller's organization (None where a read does not apply); see `Tenant`.
+Also = Callable[[uuid.UUID], tuple[FirstRead | None, ...]]
+
+
 class Tenant:
     """The caller, ready to open the request's transaction inside their organization."""
 
@@ -47,14 +51,14 @@ class Tenant:
 
     @asynccontextmanager
     async def __call__(self, permission: str | None, *,
-                       also: Callable[[uuid.UUID], FirstRead | None] | None = None,
+                       also: Also | None = None,
                        ) -> AsyncIterator[tuple[AsyncSession, Member]]:
         """The request's one transaction, committed on success; checks `permission` first.
 
-        `also(org_id)`: a read the route's rules will make (e.g. the plan's standing), sent with the
-        transaction's first round trip instead of one of its own."""
+        `also(org_id)`: reads the route's rules will make (e.g. the plan's standing), sent with the
+        transaction's first round trip, after the authorization's, instead of round trips of their own."""
         principal = self.principal
-        reads = (self.accounts.authorization_read(principal), also(principal.org_id) if also else None)
+        reads = (self.accounts.authorization_read(principal), *(also(principal.org_id) if also else ()))
         async with self.db.transaction(org_id=principal.org_id, user_id=principal.user_id,
                                        first_reads=tuple(read for read in reads if read is not None)) as session:
             member = await self.accounts.authorize(session, principal, permission)

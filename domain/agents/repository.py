@@ -35,6 +35,28 @@ async def named(session: AsyncSession, agent_id: uuid.UUID) -> tuple[uuid.UUID, 
     return (rows[0][0], rows[0][1]) if rows else None
 
 
+# A deploy's agent: locked, so that concurrent deploys of one agent queue behind each other and a worker
+# finishing the previous one cannot interleave with the status written below.
+_DEPLOYABLE = "select org_id, version, status from agents where id = %(id)s for update"
+
+
+def deployable_read(agent_id: uuid.UUID) -> FirstRead:
+    """The agent a deploy locks and reads, as a read the request's transaction can begin with."""
+    return FirstRead(_DEPLOYABLE, (("id", agent_id),))
+
+
+async def lock_for_deploy(session: AsyncSession, agent_id: uuid.UUID) -> tuple[uuid.UUID, int, str] | None:
+    """The agent's organization, version and status, its row locked until the transaction ends."""
+    rows = await read_rows(session, deployable_read(agent_id))
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+
+def mark_deploying_at_commit(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> None:
+    """`deploying`, written with the transaction's COMMIT (the row is locked: nothing changed it meanwhile)."""
+    write_at_commit(session, "update agents set status = 'deploying', updated_at = %(now)s "
+                             "where id = %(id)s and status <> 'deploying'", {"id": agent_id, "now": now})
+
+
 def insert_error_at_commit(session: AsyncSession, values: dict) -> None:
     """The error's row, written in the round trip of the transaction's COMMIT: nothing reads it back."""
     write_at_commit(session, "insert into agent_errors (id, org_id, agent_id, code, message, created_at) "

@@ -142,16 +142,26 @@ async def list_messages(session: AsyncSession, agent_id: uuid.UUID, conversation
 DEPLOY = CommandKind("agent.deploy", queue="agents", actor="agents.deploy")
 
 
+def deploy_read(agent_id: uuid.UUID) -> FirstRead:
+    """What `request_deploy` reads first (the agent, locked), for the request's transaction to begin with."""
+    return repository.deployable_read(agent_id)
+
+
 async def request_deploy(session: AsyncSession, agent_id: uuid.UUID, *, user_id: uuid.UUID, limits: AgentLimits,
                          idempotency: Idempotency | None) -> Command:
-    """Accept a deploy of the agent's current version; a worker carries it out."""
-    agent = await get_agent(session, agent_id, for_update=True)
-    await limits.check_may_grow(session, agent.org_id)
-    command = await commands.submit(session, DEPLOY, org_id=agent.org_id, user_id=user_id, payload={
-        "agent_id": str(agent.id), "version": agent.version}, idempotency=idempotency)
-    if agent.status != "deploying":
-        agent.status = "deploying"
-        await session.flush()
+    """Accept a deploy of the agent's current version; a worker carries it out.
+
+    The command path's hot route: the agent is locked and read with the transaction's BEGIN
+    (`deploy_read`), and its `deploying` status goes out with the COMMIT, beside the command's row."""
+    found = await repository.lock_for_deploy(session, agent_id)
+    if found is None:
+        raise AgentNotFound("agent not found")
+    org_id, version, status = found
+    await limits.check_may_grow(session, org_id)
+    command = await commands.submit(session, DEPLOY, org_id=org_id, user_id=user_id, payload={
+        "agent_id": str(agent_id), "version": version}, idempotency=idempotency)
+    if status != "deploying":
+        repository.mark_deploying_at_commit(session, agent_id, utcnow())
     return command
 
 

@@ -138,7 +138,7 @@ async def deploy_agent(request: Request, tenant: Tenant, plan_limits: PlanLimits
         return await agents.request_deploy(session, agent_id, user_id=member.principal.user_id, limits=plan_limits,
                                            idempotency=idempotency)
     return await accept_command(request, tenant, "agents.deploy", idempotency_key, None, submit,
-                                also=plan_limits.may_grow_read)
+                                also=lambda org_id: (plan_limits.may_grow_read(org_id), agents.deploy_read(agent_id)))
 
 
 class AgentErrorCreate(Body):
@@ -159,7 +159,7 @@ class AgentErrorOut(msgspec.Struct):
       # Each one emails the agent's managers: bounded per person and per agent (issue 14, finding 5).
       opt=rate_limited(("agent_errors_per_person", "person"), ("agent_errors_per_agent", "path:agent_id")))
 async def report_error(tenant: Tenant, agent_id: uuid.UUID, data: AgentErrorCreate) -> AgentErrorOut:
-    async with tenant("agents.manage", also=lambda _: agents.error_read(agent_id)) as (session, _):
+    async with tenant("agents.manage", also=lambda _: (agents.error_read(agent_id),)) as (session, _):
         error = await agents.record_error(session, agent_id, code=data.code, message=data.message)
     return out(error, AgentErrorOut)
 

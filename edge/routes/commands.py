@@ -18,8 +18,7 @@ from domain.accounts.service import Member
 from domain.commands import service as commands
 from domain.commands.errors import CommandNotFound
 from domain.commands.models import Command, Idempotency
-from domain.db import FirstRead
-from edge.auth import Tenant
+from edge.auth import Also, Tenant
 from edge.schemas import NO_NUL, Described, out
 from objecta.metrics import m
 
@@ -72,12 +71,12 @@ def fingerprint(request: Request, body: msgspec.Struct | None) -> str:
 
 async def accept_command(request: Request, tenant: Tenant, permission: str, idempotency_key: str | None,
                          body: msgspec.Struct | None, submit: Submit, *,
-                         also: Callable[[uuid.UUID], FirstRead | None] | None = None) -> Response[Accepted]:
+                         also: Also | None = None) -> Response[Accepted]:
     """The one way a route accepts a command: replay a retried request first, else run the rules and submit.
 
     `submit` holds the route's rules; it runs only for a request not seen
     before, in the same transaction, with the `Idempotency` to record.
-    `also`: a read the rules make, sent with the transaction's first round trip (`Tenant`).
+    `also`: reads the rules make, sent with the transaction's first round trip (`Tenant`).
     """
     idempotency = Idempotency(idempotency_key, fingerprint(request, body)) if idempotency_key else None
     async with tenant(permission, also=also) as (session, member):

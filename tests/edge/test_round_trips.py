@@ -2,7 +2,8 @@
 
 A command is the hot path (issue 15): the transaction begins with its tenant and the caller's
 authorization in one round trip (psycopg pipeline, our own BEGIN), and the command's row goes out with
-COMMIT. A deploy then costs three: begin + authorize + the plan's standing, lock the agent, insert + commit.
+COMMIT. A deploy then costs two: begin + authorize + the plan's standing + the agent locked, then the
+command's row + the agent's status + commit.
 """
 
 from __future__ import annotations
@@ -31,17 +32,21 @@ def counted(settings, monkeypatch):
     counter.close()
 
 
-def test_a_deploy_costs_three_round_trips_and_a_read_three(counted):
+def test_a_deploy_costs_two_round_trips_and_a_read_three(counted, rows):
     client, counter = counted
     owner = sign_up(client)
     agent = client.post("/v1/agents", json={"name": "a", "model": "gpt-4o"}, headers=owner.headers).json()
-    assert client.post(f"/v1/agents/{agent['id']}/deploy", headers=owner.headers).status_code == 202
     counter.reset()
     assert client.post(f"/v1/agents/{agent['id']}/deploy", headers=owner.headers).status_code == 202
-    deploy = counter.count
+    first = counter.count  # draft -> deploying: the status goes out with the COMMIT too
     counter.reset()
-    assert client.get(f"/v1/agents/{agent['id']}", headers=owner.headers).status_code == 200
-    assert (deploy, counter.count) == (3, 3)  # read: begin + authorize, the agent, commit
+    assert client.post(f"/v1/agents/{agent['id']}/deploy", headers=owner.headers).status_code == 202
+    again = counter.count
+    counter.reset()
+    read = client.get(f"/v1/agents/{agent['id']}", headers=owner.headers)
+    assert (first, again, counter.count) == (2, 2, 3)  # read: begin + authorize, the agent, commit
+    assert read.json()["status"] == "deploying"
+    assert rows("select count(*) as n from commands where org_id = :o", o=owner.org_id) == [{"n": 2}]
 
 
 def test_the_authorization_sent_with_begin_still_refuses_every_caller_it_must(counted, settings, rows):
@@ -65,10 +70,18 @@ def test_the_authorization_sent_with_begin_still_refuses_every_caller_it_must(co
     ended = client.post(deploy, headers=left.headers)
     assert (ended.status_code, ended.json()["error"]["code"]) == (401, "session_revoked")
 
+    # The agent is locked and read with BEGIN too, before the answer above is known: another
+    # organization's agent is still invisible (row-level security), an unknown one a 404.
+    stranger = sign_up(client)
+    assert client.post(deploy, headers=stranger.headers).json()["error"]["code"] == "agent_not_found"
+    unknown = client.post("/v1/agents/00000000-0000-4000-8000-000000000000/deploy", headers=owner.headers)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "agent_not_found")
+
     rows("update organizations set suspended_at = now() where id = :o returning id", o=owner.org_id)
     suspended = client.post(deploy, headers=owner.headers)
     assert (suspended.status_code, suspended.json()["error"]["code"]) == (403, "organization_suspended")
     assert rows("select count(*) as n from commands where org_id = :o", o=owner.org_id) == [{"n": 0}]
+    assert rows("select status from agents where id = :a", a=agent["id"]) == [{"status": "draft"}]
 
 
 def test_an_agent_error_costs_three_round_trips_and_still_checks_the_caller_and_the_agent(counted, settings, rows):
