@@ -225,8 +225,11 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10, *, jobs: JobSender | None = None):
         # Where `domain.jobs.enqueue` hands its jobs after commit; a process that never enqueues may omit it.
         self.jobs = jobs
+        # Up to 2 × `pool_size` connections, each kept once opened: an overflow connection (SQLAlchemy's
+        # `max_overflow`) is closed when it comes back to a full pool, so a busy edge opened and closed ~50
+        # connections a second, each a Postgres backend forked for a handful of statements (decision 133).
         self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+            sqlalchemy_url(url), pool_size=2 * pool_size, max_overflow=0, pool_recycle=1800,
             connect_args={"connect_timeout": CONNECT_TIMEOUT})
         _manage_pool(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
