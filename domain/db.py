@@ -112,6 +112,8 @@ def _enter_tenant(session: Session, transaction, connection) -> None:
     except psycopg.Error as error:
         raise _as_sqlalchemy_error(error, driver, connection, TENANT_SQL, params) from error
     session.info["first_rows"] = dict(zip(reads, rows))
+    # For `_commit_with_writes`: the same connection, without going back through the session for it.
+    session.info["driver"] = (driver, connection)
 
 
 async def _begin(driver: psycopg.AsyncConnection, params: tuple[str, str, str, str],
@@ -144,17 +146,18 @@ async def _commit_with_writes(session: AsyncSession) -> None:
     writes = session.info.pop("at_commit", None)
     if not writes:
         return
-    await session.flush()
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
+    if session.new or session.dirty or session.deleted:  # each flush is a hop through SQLAlchemy's greenlet
+        await session.flush()
+    if "driver" not in session.info:  # nothing ran yet: begin now (`_enter_tenant` records the connection)
+        await session.connection()
+    driver, connection = session.info["driver"]
     try:
         async with driver.pipeline():
             for sql, params in writes:
                 await driver.execute(sql, params)
             await driver.execute(b"COMMIT")
     except psycopg.Error as error:
-        sync_connection = connection.sync_connection
-        raise _as_sqlalchemy_error(error, driver, sync_connection, writes[0][0], writes[0][1]) from error
+        raise _as_sqlalchemy_error(error, driver, connection, writes[0][0], writes[0][1]) from error
 
 
 def _as_sqlalchemy_error(error: psycopg.Error, driver: psycopg.AsyncConnection, connection, statement: str,
