@@ -70,7 +70,7 @@ class Base(DeclarativeBase):
 @dataclass(frozen=True)
 class FirstRead:
     """A read sent with the transaction's BEGIN and tenant, in the same round trip. `sql` uses psycopg's
-    `%(name)s` parameters; the rows are found with `first_rows` (or `read_rows`). It runs before anything
+    `%(name)s` parameters; its rows are found with `read_rows`. It runs before anything
     else in the transaction, the caller's authorization included: only for reads whose rows are used once
     that passed, or a write nothing has to check first (a worker's, e.g. a counted batch's delete), with
     `RETURNING` so that it has rows."""
@@ -84,14 +84,9 @@ def driver_sql(statement: TextClause) -> str:
     return _BIND.sub(r"%(\1)s", statement.text)
 
 
-def first_rows(session: AsyncSession, read: FirstRead) -> list[tuple] | None:
-    """The rows of `read` if this transaction began with it, else None (the caller runs it itself)."""
-    return (session.info.get("first_rows") or {}).get(read)
-
-
 async def read_rows(session: AsyncSession, read: FirstRead) -> list[tuple]:
     """The rows of `read`: from the transaction's first round trip when it began with it, else run now."""
-    rows = first_rows(session, read)
+    rows = (session.info.get("first_rows") or {}).get(read)
     if rows is None:
         connection = await session.connection()
         rows = (await connection.exec_driver_sql(read.sql, dict(read.params))).all()
@@ -244,7 +239,7 @@ class Database:
         """The unit of work. `system=True` is for maintenance that spans tenants
         (the sweeper, schedules, the admin platform): row-level security lets
         such a transaction see every organization. Nothing a customer calls uses it.
-        `first_reads` go out with BEGIN (see `first_rows`)."""
+        `first_reads` go out with BEGIN (see `read_rows`)."""
         session = self._sessions(info={"org_id": org_id, "user_id": user_id, "login_email": login_email,
                                        "scope": SYSTEM if system else None, "jobs": self.jobs,
                                        "first_reads": first_reads})

@@ -52,9 +52,9 @@ async def lock_for_deploy(session: AsyncSession, agent_id: uuid.UUID) -> tuple[u
 
 
 def mark_deploying_at_commit(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> None:
-    """`deploying`, written with the transaction's COMMIT (the row is locked: nothing changed it meanwhile)."""
-    write_at_commit(session, "update agents set status = 'deploying', updated_at = %(now)s "
-                             "where id = %(id)s and status <> 'deploying'", {"id": agent_id, "now": now})
+    """`deploying`, written with the transaction's COMMIT (the row is locked since `lock_for_deploy`)."""
+    write_at_commit(session, "update agents set status = 'deploying', updated_at = %(now)s where id = %(id)s",
+                    {"id": agent_id, "now": now})
 
 
 def insert_error_at_commit(session: AsyncSession, values: dict) -> None:
