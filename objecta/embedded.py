@@ -13,6 +13,7 @@ import ctypes
 import importlib.util
 import os
 import pwd
+import random
 import signal
 import socket
 import stat
@@ -52,8 +53,34 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Where the kernel picks the source ports of outgoing connections (Linux's default, when /proc says nothing).
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST = 10000
+_DRAW = random.SystemRandom()  # not the global generator: a test may seed it, and two processes draw alike
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in _EPHEMERAL.read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
+    """A port nothing listens on now, chosen below the ephemeral range: a port the kernel handed out for
+    port 0 is also one it hands out as the source of outgoing connections, so in the seconds before the
+    server binds it, any connection on the machine could take it ("address already in use")."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = _DRAW.randrange(_LOWEST, low) if low > _LOWEST + 1000 else 0
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    with socket.socket() as probe:  # every draw was taken: let the kernel choose
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
